@@ -1,0 +1,1 @@
+"""Clients of the omnilive server: the phone web page and a Python client/CLI."""

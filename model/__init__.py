@@ -1,0 +1,16 @@
+"""The shared omni model: the interface every backend implements, and the backends."""
+
+from model.base import Capabilities, OmniModel, OmniSession
+from model.errors import ModelError, ModelLoadError, UnsupportedError
+from model.types import SpeechChunk, Transcript
+
+__all__ = [
+    "Capabilities",
+    "ModelError",
+    "ModelLoadError",
+    "OmniModel",
+    "OmniSession",
+    "SpeechChunk",
+    "Transcript",
+    "UnsupportedError",
+]

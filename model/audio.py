@@ -1,0 +1,23 @@
+"""Small audio helpers shared by backends (run them in worker threads)."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+
+def resample_int16(pcm: NDArray[np.int16], src_rate: int, dst_rate: int) -> NDArray[np.int16]:
+    """Resample mono int16 audio with FFmpeg's resampler."""
+    if src_rate == dst_rate or len(pcm) == 0:
+        return pcm
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm)[None, :], format="s16", layout="mono")
+    frame.sample_rate = src_rate
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=dst_rate)
+    out = [f.to_ndarray()[0] for f in resampler.resample(frame)]
+    out += [f.to_ndarray()[0] for f in resampler.resample(None)]
+    return np.concatenate(out).astype(np.int16, copy=False) if out else np.zeros(0, np.int16)
+
+
+def int16_to_float(pcm: NDArray[np.int16]) -> NDArray[np.float32]:
+    return (pcm.astype(np.float32) / 32768.0).astype(np.float32, copy=False)

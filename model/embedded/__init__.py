@@ -1,0 +1,1 @@
+"""The embedded default backend: small bundled models, offline, on CPU."""

@@ -1,0 +1,146 @@
+"""The embedded backend: Whisper base + Apertium + Piper/espeak-ng, all offline on CPU."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model.audio import resample_int16
+from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
+from model.embedded.asr import WhisperASR, whisper_base_dir
+from model.embedded.mt import ApertiumTranslator
+from model.embedded.tts import EspeakVoices, PiperEnglishVoice
+from model.errors import ModelLoadError, UnsupportedError
+from model.types import SpeechChunk, Transcript
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class EmbeddedModel(OmniModel):
+    """Loaded once per process; every call's session shares these components."""
+
+    name = "embedded"
+
+    def __init__(self, *, asr_threads: int = 2, workers: int = 2) -> None:
+        self._asr_threads = asr_threads
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omnilive-model")
+        self._asr: WhisperASR | None = None
+        self._english: PiperEnglishVoice | None = None
+        self._espeak: EspeakVoices | None = None
+        self._translator: ApertiumTranslator | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._asr is not None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        pairs = self._translator.pairs if self._translator else frozenset()
+        spoken = frozenset(EspeakVoices.VOICES) & frozenset({"en", "es"})
+        return Capabilities(
+            speech_to_text=True,
+            text_to_speech=True,
+            spoken_languages=spoken,
+            translation_pairs=pairs,
+            vision=False,
+        )
+
+    def load(self, progress: ProgressCallback) -> None:
+        if self.loaded:
+            return
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("speech recognition (Whisper base, multilingual)", self._load_asr),
+            ("English voice (Piper, joe medium)", self._load_english),
+            ("other voices (espeak-ng)", self._load_espeak),
+            ("translation (Apertium eng<->spa)", self._load_translator),
+        ]
+        for i, (what, step) in enumerate(steps, 1):
+            started = time.perf_counter()
+            progress(f"[{i}/{len(steps)}] loading {what} ...")
+            step()
+            progress(f"[{i}/{len(steps)}] {what} ready in {time.perf_counter() - started:.1f}s")
+
+    def _load_asr(self) -> None:
+        self._asr = WhisperASR(whisper_base_dir(), cpu_threads=self._asr_threads)
+
+    def _load_english(self) -> None:
+        self._english = PiperEnglishVoice()
+
+    def _load_espeak(self) -> None:
+        self._espeak = EspeakVoices()
+
+    def _load_translator(self) -> None:
+        self._translator = ApertiumTranslator()
+
+    def session(self) -> EmbeddedSession:
+        if not self.loaded:
+            raise ModelLoadError("the embedded model is not loaded yet")
+        return EmbeddedSession(self)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run blocking inference on the model's worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    # The accessors below are for sessions; they assume load() succeeded.
+    def transcribe_blocking(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+        assert self._asr is not None
+        return self._asr.transcribe(audio, languages)
+
+    async def translate(self, text: str, source: str, target: str) -> str:
+        if self._translator is None:
+            raise UnsupportedError("translation is not loaded")
+        return await self._translator.translate(text, source, target)
+
+    def sentences(self, text: str, language: str) -> Iterator[tuple[str, NDArray[np.int16], int]]:
+        if language == "en" and self._english is not None:
+            for sentence, pcm in self._english.sentences(text):
+                yield sentence, pcm, self._english.sample_rate
+            return
+        assert self._espeak is not None
+        if not self._espeak.supports(language):
+            raise UnsupportedError(f"no voice for language '{language}'")
+        for sentence, pcm in self._espeak.sentences(text, language):
+            yield sentence, pcm, self._espeak.sample_rate
+
+
+class EmbeddedSession(OmniSession):
+    def __init__(self, model: EmbeddedModel) -> None:
+        super().__init__()
+        self._model = model
+
+    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+        return await self._model.run(lambda: self._model.transcribe_blocking(audio, languages))
+
+    async def translate(self, text: str, source: str, target: str) -> str:
+        return await self._model.translate(text, source, target)
+
+    async def synthesize(
+        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncIterator[SpeechChunk]:
+        sentences = self._model.sentences(text, language)
+        done = object()
+
+        def next_chunk() -> SpeechChunk | object:
+            # One sentence per worker hop, so a cancelled answer stops at a sentence boundary.
+            item = next(sentences, None)
+            if item is None:
+                return done
+            sentence, pcm, rate = item
+            return SpeechChunk(resample_int16(pcm, rate, sample_rate), sample_rate, sentence)
+
+        while True:
+            chunk = await self._model.run(next_chunk)
+            if not isinstance(chunk, SpeechChunk):
+                return
+            yield chunk

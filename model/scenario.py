@@ -1,0 +1,107 @@
+"""What a scenario module implements, and what the gateway gives it.
+
+Scenarios (tutor/, translate/, ...) import only `model`; the gateway (rtc/)
+drives them through this interface, so turn taking and barge-in are the same
+for every scenario and every backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model.base import OmniModel, OmniSession
+from model.types import SpeechChunk, Transcript
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    """One thing the user said or typed, ready to be answered."""
+
+    item_id: str
+    audio: NDArray[np.float32] | None = None
+    """The utterance at 16 kHz mono, when spoken."""
+    text: str | None = None
+    """Typed text (`input_text`), when typed."""
+    images: tuple[bytes, ...] = field(default_factory=tuple)
+    """Encoded images sent with the turn (`input_image`)."""
+
+
+@dataclass(frozen=True)
+class VideoSample:
+    """A camera frame picked by the sampler, converted only because it was picked."""
+
+    rgb: NDArray[np.uint8]
+    """Height x width x 3."""
+    timestamp_s: float
+    """Seconds since the call started."""
+
+
+class ResponseSink(Protocol):
+    """Where a scenario sends its answer to one turn; the gateway implements it."""
+
+    def transcription(self, transcript: Transcript) -> None:
+        """Report what the user said in this turn."""
+
+    def event(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        """Send a scenario event (e.g. `translation.done`)."""
+
+    async def speak(self, speech: AsyncIterator[SpeechChunk]) -> None:
+        """Play speech as it is produced; returns once it is all queued for playout."""
+
+    def error(self, code: str, message: str) -> None:
+        """Tell the client something went wrong with this turn."""
+
+
+class ScenarioConfigError(ValueError):
+    """The session asks for something this scenario or backend cannot do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Scenario(ABC):
+    """One call's scenario instance."""
+
+    name: str = "abstract"
+
+    def __init__(self, model: OmniModel, session: OmniSession, config: Mapping[str, Any]) -> None:
+        self.model = model
+        self.session = session
+        self.config = dict(config)
+
+    @classmethod
+    def check_config(cls, model: OmniModel, config: Mapping[str, Any]) -> None:  # noqa: B027
+        """Raise ScenarioConfigError when `config` cannot work with `model`."""
+
+    def configure(self, config: Mapping[str, Any]) -> None:
+        """Apply an updated session config (already checked)."""
+        self.config = dict(config)
+
+    @property
+    def video_fps(self) -> float:
+        """How many camera frames per second this scenario wants (0 = none)."""
+        video = self.config.get("video") or {}
+        fps = video.get("fps", 0.0) if isinstance(video, Mapping) else 0.0
+        return float(fps) if isinstance(fps, int | float) else 0.0
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages to listen for; empty means any."""
+        return []
+
+    def push_video(self, sample: VideoSample) -> None:  # noqa: B027
+        """A sampled camera frame (called at most `video_fps` times a second)."""
+
+    @abstractmethod
+    async def respond(self, turn: UserTurn, out: ResponseSink) -> None:
+        """Answer one user turn. Cancelled on barge-in."""
+
+    async def aclose(self) -> None:  # noqa: B027
+        """Release per-call state."""

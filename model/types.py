@@ -1,0 +1,48 @@
+"""Values that flow between the gateway, the scenarios and the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Sample rate of every audio buffer handed to a model (mono float32 in [-1, 1]).
+INPUT_SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said in one utterance."""
+
+    text: str
+    """The words, stripped; empty when nothing intelligible was heard."""
+    language: str
+    """ISO 639-1 code of the language it was heard in."""
+    language_probability: float
+    """How sure language detection was, 0..1."""
+
+    @property
+    def has_words(self) -> bool:
+        return any(ch.isalnum() for ch in self.text)
+
+
+@dataclass(frozen=True)
+class SpeechChunk:
+    """A piece of synthesized speech: one sentence, or part of one."""
+
+    pcm: NDArray[np.int16]
+    """Mono samples."""
+    sample_rate: int
+    text: str
+    """The text this chunk speaks (for transcript deltas); may be empty."""
+
+    def __post_init__(self) -> None:
+        if self.pcm.ndim != 1:
+            raise ValueError("SpeechChunk.pcm must be mono (1-D)")
+        if self.sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+
+    @property
+    def duration_ms(self) -> float:
+        return 1000.0 * len(self.pcm) / self.sample_rate

@@ -1,0 +1,122 @@
+"""HTTP signaling: POST an SDP offer, get the answer; DELETE to hang up."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import UploadFile
+from starlette.types import Message
+
+from rtc.call import Call
+from rtc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from rtc.gateway import Gateway
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is over the {limit}-byte limit", code="body_too_large")
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over the {limit}-byte limit", code="body_too_large")
+    return bytes(body)
+
+
+async def _parse_offer(request: Request, limit: int) -> tuple[str, Mapping[str, Any] | None]:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in ("application/sdp", "multipart/form-data"):
+        raise UnsupportedMediaType(
+            "send the offer as application/sdp, or multipart/form-data with 'sdp' and 'session'",
+            code="unsupported_content_type",
+        )
+    body = await _read_body(request, limit)
+    if content_type == "application/sdp":
+        return _decode(body, "SDP offer"), None
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=2, max_fields=8)
+    except Exception as exc:  # the multipart parser raises several types
+        raise BadRequest(f"malformed multipart body: {exc}", code="invalid_multipart") from None
+    sdp_field = form.get("sdp")
+    session_field = form.get("session")
+    sdp = _decode(await sdp_field.read(), "sdp") if isinstance(sdp_field, UploadFile) else sdp_field
+    if not sdp:
+        raise BadRequest("the multipart body has no 'sdp' field", code="missing_sdp")
+    session: Mapping[str, Any] | None = None
+    if session_field is not None:
+        raw = await session_field.read() if isinstance(session_field, UploadFile) else session_field
+        try:
+            session = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"'session' is not valid JSON: {exc}", code="invalid_session") from None
+        if not isinstance(session, dict):
+            raise BadRequest("'session' must be a JSON object", code="invalid_session")
+    return str(sdp), session
+
+
+def _decode(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"the {what} is not UTF-8 text", code="invalid_sdp") from None
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+@router.post("/v1/realtime/calls", status_code=201)
+async def create_call(request: Request) -> Response:
+    gateway = _gateway(request)
+    sdp, session = await _parse_offer(request, gateway.config.max_body_bytes)
+    if not sdp.lstrip().startswith("v=0"):
+        raise BadRequest("the offer is not SDP (it must start with v=0)", code="invalid_sdp")
+    call: Call = await gateway.open_call(sdp, session)
+    return Response(
+        content=call.pc.localDescription.sdp,
+        status_code=201,
+        media_type="application/sdp",
+        headers={"Location": f"/v1/realtime/calls/{call.id}"},
+    )
+
+
+@router.delete("/v1/realtime/calls/{call_id}", status_code=204)
+async def delete_call(call_id: str, request: Request) -> Response:
+    gateway = _gateway(request)
+    call = gateway.registry.get(call_id)
+    await call.close("client_hangup")
+    return Response(status_code=204)
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> dict[str, Any]:
+    gateway = _gateway(request)
+    model = gateway.model
+    return {
+        "status": "ok",
+        "backend": model.name,
+        "model_loaded": model.loaded,
+        "active_calls": len(gateway.registry),
+        "max_calls": gateway.config.max_calls,
+        "scenarios": sorted(gateway.scenarios),
+        "capabilities": model.capabilities.as_dict(),
+    }
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    body = _gateway(request).metrics.render()
+    return Response(content=body, media_type="text/plain; version=0.0.4; charset=utf-8")

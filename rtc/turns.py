@@ -1,0 +1,169 @@
+"""Turn detection: VAD probabilities in, speech start / pause / stop events out.
+
+Pure logic over fixed 32 ms chunks, so it can be tested on scripted
+probability timelines without any audio or clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rtc.vad import CHUNK_MS, CHUNK_SAMPLES
+
+MAX_UTTERANCE_MS = 30_000
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """`audio.input.turn_detection` plus our own tuning knobs."""
+
+    threshold: float = 0.5
+    """VAD probability at or above which a chunk is speech."""
+    prefix_padding_ms: int = 300
+    """Audio kept from before the detected onset."""
+    silence_duration_ms: int = 500
+    """Silence that ends a turn."""
+    interrupt_response: bool = True
+    """Speech onset during an answer interrupts it (barge-in)."""
+    create_response: bool = True
+    """The end of a turn starts an answer."""
+    min_speech_ms: int = 64
+    """Voiced audio needed to call it speech (filters clicks)."""
+    min_interruption_ms: int = 400
+    """Shorter speech with no words recognised is a false interruption: the answer resumes."""
+    early_silence_ms: int = 160
+    """After this much silence the turn is transcribed speculatively."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be between 0 and 1")
+        for name in ("prefix_padding_ms", "silence_duration_ms", "min_speech_ms",
+                     "min_interruption_ms", "early_silence_ms"):
+            value = getattr(self, name)
+            if not 0 <= value <= 10_000:
+                raise ValueError(f"{name} must be between 0 and 10000 ms")
+
+    @property
+    def negative_threshold(self) -> float:
+        # Hysteresis as in silero's own segmenter: speech ends well below the onset level.
+        return max(0.01, self.threshold - 0.15)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    audio_start_ms: float
+
+
+@dataclass(frozen=True)
+class SpeechPaused:
+    """The user went quiet long enough to start transcribing, maybe not to end the turn."""
+
+    revision: int
+    audio: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    audio_end_ms: float
+    revision: int
+    """Equal to the last SpeechPaused's revision when no speech came since."""
+    audio: NDArray[np.float32]
+    speech_ms: float
+
+
+TurnEvent = SpeechStarted | SpeechPaused | SpeechStopped
+
+
+class TurnDetector:
+    def __init__(self, settings: TurnSettings) -> None:
+        self.settings = settings
+        self.reset()
+
+    def reset(self) -> None:
+        pad_chunks = max(1, int(round(self.settings.prefix_padding_ms / CHUNK_MS)))
+        self._history: deque[NDArray[np.float32]] = deque(maxlen=pad_chunks)
+        self._pending: list[NDArray[np.float32]] = []
+        self._audio: list[NDArray[np.float32]] = []
+        self._position_ms = 0.0
+        self._speaking = False
+        self._start_ms = 0.0
+        self._silence_chunks = 0
+        self._cut = 0
+        self._revision = 0
+        self._paused = False
+
+    @property
+    def speaking(self) -> bool:
+        return self._speaking
+
+    @property
+    def speech_ms(self) -> float:
+        """How long the current speech has lasted (0 when not speaking)."""
+        if not self._speaking:
+            return 0.0
+        return self._position_ms - self._start_ms - self._silence_chunks * CHUNK_MS
+
+    @property
+    def position_ms(self) -> float:
+        return self._position_ms
+
+    def push(self, chunk: NDArray[np.float32], probability: float) -> list[TurnEvent]:
+        if chunk.shape != (CHUNK_SAMPLES,):
+            raise ValueError(f"chunks are {CHUNK_SAMPLES} samples")
+        s = self.settings
+        events: list[TurnEvent] = []
+        chunk_start = self._position_ms
+        self._position_ms += CHUNK_MS
+        if not self._speaking:
+            if probability >= s.threshold:
+                self._pending.append(chunk)
+                if len(self._pending) * CHUNK_MS >= s.min_speech_ms:
+                    self._speaking = True
+                    self._start_ms = chunk_start - (len(self._pending) - 1) * CHUNK_MS
+                    self._audio = [*self._history, *self._pending]
+                    self._pending = []
+                    self._silence_chunks = 0
+                    self._paused = False
+                    self._revision += 1
+                    events.append(SpeechStarted(audio_start_ms=self._start_ms))
+            else:
+                self._history.extend(self._pending)
+                self._pending = []
+                self._history.append(chunk)
+            return events
+
+        self._audio.append(chunk)
+        if probability >= s.threshold:
+            if self._paused:
+                self._revision += 1  # the speculative transcription is stale now
+            self._silence_chunks = 0
+            self._paused = False
+        elif probability < s.negative_threshold:
+            self._silence_chunks += 1
+        silence_ms = self._silence_chunks * CHUNK_MS
+        if silence_ms >= s.early_silence_ms and not self._paused and self._silence_chunks:
+            self._paused = True
+            self._cut = len(self._audio)
+            events.append(SpeechPaused(self._revision, np.concatenate(self._audio)))
+        too_long = self._position_ms - self._start_ms >= MAX_UTTERANCE_MS
+        if silence_ms >= s.silence_duration_ms or too_long:
+            cut = self._cut if self._paused else len(self._audio)
+            end_ms = self._position_ms - silence_ms
+            events.append(
+                SpeechStopped(
+                    audio_end_ms=end_ms,
+                    revision=self._revision if self._paused else -1,
+                    audio=np.concatenate(self._audio[:cut]),
+                    speech_ms=end_ms - self._start_ms,
+                )
+            )
+            self._speaking = False
+            self._audio = []
+            self._history.clear()
+            self._silence_chunks = 0
+            self._paused = False
+        return events

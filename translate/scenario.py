@@ -1,0 +1,110 @@
+"""Two people, one phone, two languages: each utterance is heard, translated and spoken.
+
+For every turn: detect which language of the pair it is in, transcribe it,
+translate it into the other, and speak the translation, starting as soon as
+the first sentence is translated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from model.base import OmniModel
+from model.text import split_sentences
+from model.scenario import ResponseSink, Scenario, ScenarioConfigError, UserTurn
+from model.types import SpeechChunk
+from translate.langid import guess_language
+
+DEFAULT_PAIR = ("en", "es")
+#: Output rate of the gateway's audio track; speech is produced at this rate.
+OUTPUT_SAMPLE_RATE = 48_000
+
+
+def language_pair(config: Mapping[str, Any]) -> tuple[str, str]:
+    langs = config.get("languages") or list(DEFAULT_PAIR)
+    if (
+        not isinstance(langs, list | tuple)
+        or len(langs) != 2
+        or not all(isinstance(x, str) and x for x in langs)
+        or langs[0] == langs[1]
+    ):
+        raise ScenarioConfigError(
+            "invalid_languages", "languages must be a pair of two different codes, e.g. [\"en\", \"es\"]"
+        )
+    return (langs[0].lower(), langs[1].lower())
+
+
+class InterpreterScenario(Scenario):
+    name = "interpreter"
+
+    @classmethod
+    def check_config(cls, model: OmniModel, config: Mapping[str, Any]) -> None:
+        a, b = language_pair(config)
+        caps = model.capabilities
+        if not caps.can_interpret(a, b) or not {a, b} <= caps.spoken_languages:
+            can = ", ".join(f"{x}<->{y}" for x, y in caps.interpreter_pairs()) or "none"
+            raise ScenarioConfigError(
+                "unsupported_language_pair",
+                f"the {model.name} backend cannot interpret {a}<->{b}; it can do: {can}",
+            )
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return language_pair(self.config)
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.pair)
+
+    async def respond(self, turn: UserTurn, out: ResponseSink) -> None:
+        pair = self.pair
+        if turn.audio is not None:
+            transcript = await self.session.transcribe(turn.audio, pair)
+            out.transcription(transcript)
+            if not transcript.has_words:
+                return
+            text, source = transcript.text, transcript.language
+        elif turn.text and turn.text.strip():
+            text, source = turn.text.strip(), guess_language(turn.text, pair)
+        else:
+            out.error("nothing_to_translate", "the interpreter needs speech or an input_text item")
+            return
+        target = pair[1] if source == pair[0] else pair[0]
+        translated: list[str] = []
+        await out.speak(self._speak_translation(text, source, target, translated))
+        out.event(
+            "translation.done",
+            {
+                "item_id": turn.item_id,
+                "source_language": source,
+                "target_language": target,
+                "source_text": text,
+                "text": " ".join(translated),
+            },
+        )
+
+    async def _speak_translation(
+        self, text: str, source: str, target: str, translated: list[str]
+    ) -> AsyncIterator[SpeechChunk]:
+        sentences = split_sentences(text) or [text]
+        # Translate sentence n+1 while sentence n is being spoken.
+        pending = asyncio.ensure_future(self.session.translate(sentences[0], source, target))
+        try:
+            for i in range(len(sentences)):
+                sentence = await pending
+                if i + 1 < len(sentences):
+                    pending = asyncio.ensure_future(
+                        self.session.translate(sentences[i + 1], source, target)
+                    )
+                if not sentence:
+                    continue
+                translated.append(sentence)
+                async for chunk in self.session.synthesize(
+                    sentence, target, sample_rate=OUTPUT_SAMPLE_RATE
+                ):
+                    yield chunk
+        finally:
+            if not pending.done():
+                pending.cancel()
