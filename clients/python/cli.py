@@ -1,0 +1,98 @@
+"""`omnilive call`: try a server without a phone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import wave
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+from aiortc.contrib.media import MediaPlayer
+from numpy.typing import NDArray
+
+from clients.python.client import SAMPLE_RATE, CallClient, StillImageTrack
+
+
+def load_audio(path: str) -> NDArray[np.int16]:
+    """Any audio file FFmpeg reads, as 48 kHz mono int16."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    out: list[NDArray[np.int16]] = []
+    with av.open(path) as container:
+        for frame in container.decode(audio=0):
+            out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(out).astype(np.int16) if out else np.zeros(0, np.int16)
+
+
+def load_image(path: str) -> NDArray[np.uint8]:
+    with av.open(path) as container:
+        frame = next(container.decode(video=0))
+        rgb: NDArray[np.uint8] = frame.to_ndarray(format="rgb24")
+        return rgb
+
+
+def write_wav(path: str, pcm: NDArray[np.int16], rate: int = SAMPLE_RATE) -> None:
+    with wave.open(path, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+
+
+def _print_event(event: dict[str, Any]) -> None:
+    shown = {k: v for k, v in event.items() if k != "event_id"}
+    print(json.dumps(shown, ensure_ascii=False), flush=True)
+
+
+async def _call(args: argparse.Namespace) -> int:
+    session: dict[str, Any] = {}
+    if args.scenario:
+        session["scenario"] = args.scenario
+    if args.languages:
+        session["languages"] = [x.strip() for x in args.languages.split(",")]
+    video = None
+    if args.image:
+        video = StillImageTrack(load_image(args.image))
+    elif args.video:
+        video = MediaPlayer(args.video).video
+    async with httpx.AsyncClient(base_url=args.url, timeout=30.0) as http:
+        client = CallClient(http, session=session or None, video=video, on_event=_print_event)
+        try:
+            await client.connect()
+        except (RuntimeError, httpx.HTTPError) as exc:
+            print(f"omnilive call: {exc}", file=sys.stderr)
+            return 1
+        try:
+            await asyncio.sleep(0.5)
+            if args.wav and client.mic is not None:
+                await client.mic.play(load_audio(args.wav)).wait()
+            if args.text:
+                client.send({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": args.text}]}})
+                client.send({"type": "response.create"})
+            deadline = time.monotonic() + args.timeout
+            if args.wav or args.text:
+                try:
+                    await client.wait_for("response.done", timeout=args.timeout)
+                except TimeoutError:
+                    print("omnilive call: no response.done before the timeout", file=sys.stderr)
+                await asyncio.sleep(0.3)
+            else:
+                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+        finally:
+            await client.hangup()
+        write_wav(args.record, client.received.pcm())
+        print(f"recorded {client.received.voiced_seconds():.1f}s of voice to {args.record}",
+              file=sys.stderr)
+    return 0
+
+
+def run_call(args: argparse.Namespace) -> int:
+    return asyncio.run(_call(args))
