@@ -83,6 +83,7 @@ class Call:
     # -- set-up --------------------------------------------------------------------
     async def accept(self, offer_sdp: str, session_update: Mapping[str, Any] | None) -> str:
         """Apply the offer and return the answer SDP (after ICE gathering)."""
+        _check_offer(offer_sdp)
         kinds = _media_kinds(offer_sdp)
         if not kinds & {"audio", "video"}:
             raise BadRequest("the offer has neither an audio nor a video m-line", code="no_media")
@@ -327,6 +328,14 @@ class Call:
     @property
     def task_count(self) -> int:
         return len(self._tasks)
+
+
+def _check_offer(sdp: str) -> None:
+    """What aiortc would accept but could never connect: say so now, precisely."""
+    for attribute, meaning in (("a=ice-ufrag:", "ICE username fragment"), ("a=ice-pwd:", "ICE password"),
+                               ("a=fingerprint:", "DTLS fingerprint")):
+        if attribute not in sdp:
+            raise BadRequest(f"invalid SDP offer: no {meaning} ({attribute[:-1]})", code="invalid_sdp")
 
 
 def _media_kinds(sdp: str) -> set[str]:

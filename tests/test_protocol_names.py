@@ -1,0 +1,61 @@
+"""Pin every event name of the contract (PROTOCOL.md) and check our docs name them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rtc import events
+
+CLIENT = [
+    "session.update",
+    "conversation.item.create",
+    "response.create",
+    "response.cancel",
+    "output_audio_buffer.clear",
+    "input_audio_buffer.clear",
+    "conversation.item.truncate",
+]
+SERVER = [
+    "session.created",
+    "session.updated",
+    "input_audio_buffer.speech_started",
+    "input_audio_buffer.speech_stopped",
+    "conversation.item.input_audio_transcription.completed",
+    "response.created",
+    "response.output_audio_transcript.delta",
+    "response.output_audio_transcript.done",
+    "output_audio_buffer.started",
+    "output_audio_buffer.stopped",
+    "output_audio_buffer.cleared",
+    "response.done",
+    "error",
+]
+SCENARIO = [
+    "tutor.problem",
+    "tutor.step",
+    "tutor.check",
+    "emotion.state",
+    "translation.done",
+    "explainer.observation",
+]
+
+
+def test_event_names_are_pinned() -> None:
+    assert list(events.CLIENT_EVENTS) == CLIENT
+    assert list(events.SERVER_EVENTS) == SERVER
+    assert list(events.SCENARIO_EVENTS) == SCENARIO
+
+
+def test_docs_protocol_names_every_event() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    missing = [name for name in CLIENT + SERVER + SCENARIO if f"`{name}`" not in doc]
+    assert missing == []
+
+
+def test_shared_contract_lists_the_same_names_when_present() -> None:
+    """When ../shared/PROTOCOL.md is beside the checkout, our pins must all appear in it."""
+    contract = Path(__file__).resolve().parents[2] / "shared" / "PROTOCOL.md"
+    if not contract.exists():
+        return
+    text = contract.read_text()
+    assert [n for n in CLIENT + SERVER + SCENARIO if f"`{n}`" not in text] == []
