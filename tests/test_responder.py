@@ -126,7 +126,7 @@ async def test_short_speech_with_words_interrupts(rig: Rig) -> None:
 
 async def test_long_speech_interrupts_before_it_ends_and_truncates(rig: Rig) -> None:
     await _answer_playing(rig)
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: rig.output.played_ms(rig.responder._current.id) > 1200)  # type: ignore[union-attr]
     rig.responder.on_speech_started(SpeechStarted(0))
     rig.responder.on_speech_progress(200)
     assert "output_audio_buffer.cleared" not in rig.kinds()
