@@ -35,7 +35,11 @@ def build_model(backend: str) -> OmniModel:
         from model.embedded.backend import EmbeddedModel
 
         return EmbeddedModel()
-    raise ModelLoadError(f"unknown backend {backend!r}; this build has: embedded")
+    if backend == "tone":
+        from model.tone import ToneModel
+
+        return ToneModel()
+    raise ModelLoadError(f"unknown backend {backend!r}; this build has: embedded, tone")
 
 
 def create_app(

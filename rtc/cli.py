@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ServerConfig()
     serve.add_argument("--host", default=os.environ.get("OMNILIVE_HOST", defaults.host))
     serve.add_argument("--port", type=int, default=int(os.environ.get("OMNILIVE_PORT", defaults.port)))
-    serve.add_argument("--backend", default=defaults.backend, choices=["embedded"],
-                       help="model backend")
+    serve.add_argument("--backend", default=defaults.backend, choices=["embedded", "tone"],
+                       help="model backend (tone: no models, answers with a tone; for measuring the gateway)")
     serve.add_argument("--max-calls", type=int, default=defaults.max_calls,
                        help="concurrent calls before new ones get 429")
     serve.add_argument("--ice-server", action="append", default=[], metavar="URL",

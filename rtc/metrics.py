@@ -38,11 +38,7 @@ class Metrics:
         )
         self.barge_in_latency = Histogram(
             "omnilive_barge_in_latency_seconds",
-            "Speech onset chunk received to the outgoing track going silent.",
-            buckets=_LATENCY_BUCKETS, registry=r,
-        )
-        self.stage_seconds = Histogram(
-            "omnilive_stage_seconds", "Time spent in model stages.", ["stage"],
+            "Speech onset (outgoing audio paused at once) to the interruption being confirmed.",
             buckets=_LATENCY_BUCKETS, registry=r,
         )
 

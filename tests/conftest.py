@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import httpx
 import numpy as np
 import pytest
+import uvloop
 from fastapi import FastAPI
 from numpy.typing import NDArray
 
@@ -25,6 +26,13 @@ LONG_SPANISH_SOURCE = (
     "Every summer we visit him with our children. We eat fish and walk on the beach every day. "
     "In the evening we sit outside and talk until it is very late."
 )
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    """The server runs on uvloop (`omnilive serve`), so the tests do too."""
+    policy: asyncio.AbstractEventLoopPolicy = uvloop.EventLoopPolicy()
+    return policy
 
 
 @pytest.fixture(scope="session")

@@ -45,21 +45,16 @@ class ApertiumTranslator:
         if not text.strip():
             return ""
         # -u drops Apertium's unknown-word marks (*word); the listener hears words, not symbols.
-        proc = await asyncio.create_subprocess_exec(
-            self._exe, "-u", mode,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        # A blocking run in a thread, not asyncio's subprocess API: under uvloop the child's
+        # stdin is a socket, which Apertium's pipeline reads as empty.
         try:
-            out, err = await asyncio.wait_for(proc.communicate(text.encode()), self._timeout_s)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            proc = await asyncio.to_thread(
+                subprocess.run, [self._exe, "-u", mode], input=text.encode(),
+                capture_output=True, timeout=self._timeout_s, check=False,
+            )
+        except subprocess.TimeoutExpired:
             raise ModelError("apertium timed out", code="translation_timeout") from None
-        except asyncio.CancelledError:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            raise
+        out, err = proc.stdout, proc.stderr
         if proc.returncode != 0:
             raise ModelError(f"apertium failed: {err.decode(errors='replace')[:200]}")
         return _clean(out.decode("utf-8", errors="replace"))

@@ -1,0 +1,86 @@
+"""Helpers shared by the benchmarks: a server in a child process, speech clips, percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+import httpx
+import numpy as np
+from numpy.typing import NDArray
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server_process(backend: str, *extra: str) -> Iterator[str]:
+    """`omnilive serve` in a child process (its own CPU, as in production); yields the base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "rtc.cli", "serve", "--port", str(port), "--backend", backend,
+           "--log-level", "warning", *extra]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not become healthy in 120 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def speech_clip(text: str, language: str) -> NDArray[np.int16]:
+    """A 48 kHz clip spoken by the project's own voices (loads only the TTS)."""
+    from model.audio import resample_int16
+    from model.embedded.tts import EspeakVoices, PiperEnglishVoice
+
+    if language == "en":
+        voice = PiperEnglishVoice()
+        pcm = np.concatenate([p for _, p in voice.sentences(text)])
+        return resample_int16(pcm, voice.sample_rate, 48_000)
+    espeak = EspeakVoices()
+    return resample_int16(espeak.synthesize(text, language), espeak.sample_rate, 48_000)
+
+
+def voiced_bounds(pcm: NDArray[np.int16], level: int = 500) -> tuple[float, float]:
+    """Seconds from the clip start to its first and last loud sample."""
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > level)
+    if len(loud) == 0:
+        return 0.0, len(pcm) / 48_000
+    return loud[0] / 48_000, loud[-1] / 48_000
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def ms(value: float) -> str:
+    return "n/a" if value != value else f"{1000 * value:6.0f} ms"
+
+
+async def settle(seconds: float) -> None:
+    await asyncio.sleep(seconds)

@@ -1,0 +1,125 @@
+"""Barge-in stop latency and response latency, measured at the client over real WebRTC.
+
+    .venv/bin/python -m bench.latency [--runs 10]
+
+For each backend (the embedded models, then the `tone` baseline that answers
+instantly with a tone, which isolates the gateway and transport), one caller
+in this process talks to `omnilive serve` in a child process:
+
+- response latency: end of the user's speech (last loud sample of the clip
+  as sent) -> first loud frame of the answer received;
+- barge-in stop latency: onset of interrupting speech (first loud sample as
+  sent) -> the received answer audio goes quiet (and stays quiet 300 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+from numpy.typing import NDArray
+
+from bench.common import ms, percentile, server_process, speech_clip, voiced_bounds
+from clients.python.client import CallClient
+
+UTTERANCE = "I would like a cup of coffee with milk please."
+INTERRUPTION = "Wait, stop please."
+# One long sentence without commas: its answer has no pauses that look like the end.
+LONG_TEXT = "My brother lives in Barcelona and works as a doctor in a big hospital near the old harbour of the city"
+
+
+async def measure(url: str, runs: int, clip: NDArray[np.int16], interrupt: NDArray[np.int16]) -> dict[str, list[float]]:
+    session = {"scenario": "interpreter", "languages": ["en", "es"]}
+    clip_start, clip_end = voiced_bounds(clip)
+    onset_offset, _ = voiced_bounds(interrupt)
+    response: list[float] = []
+    barge_in: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with CallClient(http, session=session) as call:
+            assert call.mic is not None
+            await call.wait_for("session.created")
+            await asyncio.sleep(1.0)
+            for _ in range(runs):
+                # Response latency.
+                mark = len(call.events)
+                done = call.mic.play(clip)
+                await asyncio.sleep(0)
+                while call.mic.playing_since is None:
+                    await asyncio.sleep(0.005)
+                speech_end = call.mic.playing_since + clip_end
+                await done.wait()
+                await call.wait_for("response.done", after=mark, timeout=30)
+                first = call.received.first_voice_after(speech_end)
+                if first is not None:
+                    response.append(first - speech_end)
+                await asyncio.sleep(0.5)
+                # Barge-in stop latency.
+                mark = len(call.events)
+                call.send({"type": "conversation.item.create", "item": {
+                    "type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": LONG_TEXT}]}})
+                call.send({"type": "response.create"})
+                try:
+                    started = await call.wait_for("output_audio_buffer.started", after=mark, timeout=10)
+                except TimeoutError:
+                    print(call.events[mark:])
+                    raise
+                await call.wait_for("output_audio_buffer.started", after=mark)
+                await asyncio.sleep(0.8)
+                first_voice = call.received.first_voice_after(call.event_time(started))
+                done = call.mic.play(interrupt)
+                while call.mic.playing_since is None:
+                    await asyncio.sleep(0.005)
+                onset = call.mic.playing_since + onset_offset
+                await done.wait()
+                await call.wait_for("response.done", lambda e: e["response"]["id"] == started["response_id"],
+                                    after=mark, timeout=30)
+                await asyncio.sleep(0.6)
+                quiet = call.received.silent_since(onset, hold_s=0.3)
+                if quiet is not None and first_voice is not None:
+                    barge_in.append(max(0.0, quiet - onset))
+                # Let the answer to the interruption finish before the next run.
+                await call.wait_for("response.done", lambda e: e["response"]["id"] != started["response_id"],
+                                    after=mark, timeout=30)
+                await asyncio.sleep(1.0)
+    return {"response": response, "barge_in": barge_in}
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    return {"n": len(values), "p50_ms": round(1000 * percentile(values, 50)),
+            "p95_ms": round(1000 * percentile(values, 95))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args()
+    clip = speech_clip(UTTERANCE, "en")
+    interrupt = speech_clip(INTERRUPTION, "en")
+    results: dict[str, dict[str, list[float]]] = {}
+    for backend in ("embedded", "tone"):
+        started = time.monotonic()
+        with server_process(backend) as url:
+            results[backend] = asyncio.run(measure(url, args.runs, clip, interrupt))
+        print(f"[{backend}] {args.runs} runs in {time.monotonic() - started:.0f}s", flush=True)
+    print()
+    print(f"{'figure (at the client)':34} {'embedded p50':>13} {'p95':>9} {'tone baseline p50':>18} {'p95':>9}")
+    for key, label in (("response", "response latency (2.5 s utterance)"), ("barge_in", "barge-in stop latency")):
+        e, t = results["embedded"][key], results["tone"][key]
+        print(f"{label:34} {ms(percentile(e, 50)):>13} {ms(percentile(e, 95)):>9} "
+              f"{ms(percentile(t, 50)):>18} {ms(percentile(t, 95)):>9}")
+    print()
+    print(f"samples: embedded {len(results['embedded']['response'])}/{len(results['embedded']['barge_in'])}, "
+          f"tone {len(results['tone']['response'])}/{len(results['tone']['barge_in'])} (response/barge-in)")
+    if args.json:
+        print(json.dumps({b: {k: summary(v) for k, v in r.items()} for b, r in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
