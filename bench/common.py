@@ -27,8 +27,19 @@ def free_port() -> int:
 def server_process(backend: str, *extra: str) -> Iterator[str]:
     """`omnilive serve` in a child process (its own CPU, as in production); yields the base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "rtc.cli", "serve", "--port", str(port), "--backend", backend,
-           "--log-level", "warning", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rtc.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--backend",
+        backend,
+        "--log-level",
+        "warning",
+        *extra,
+    ]
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:

@@ -33,73 +33,104 @@ INTERRUPTION = "Wait, stop please."
 LONG_TEXT = "My brother lives in Barcelona and works as a doctor in a big hospital near the old harbour of the city"
 
 
-async def measure(url: str, runs: int, clip: NDArray[np.int16], interrupt: NDArray[np.int16]) -> dict[str, list[float]]:
+async def measure(
+    url: str, runs: int, clip: NDArray[np.int16], interrupt: NDArray[np.int16]
+) -> dict[str, list[float]]:
     session = {"scenario": "interpreter", "languages": ["en", "es"]}
-    clip_start, clip_end = voiced_bounds(clip)
+    _, clip_end = voiced_bounds(clip)
     onset_offset, _ = voiced_bounds(interrupt)
     response: list[float] = []
     barge_in: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        async with CallClient(http, session=session) as call:
-            assert call.mic is not None
-            await call.wait_for("session.created")
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        CallClient(http, session=session) as call,
+    ):
+        assert call.mic is not None
+        await call.wait_for("session.created")
+        await asyncio.sleep(1.0)
+        for _ in range(runs):
+            # Response latency: end of the user's speech -> first answer audio.
+            mark = len(call.events)
+            said = call.mic.play(clip)
+            await said.started.wait()
+            assert said.started_at is not None
+            speech_end = said.started_at + clip_end
+            await said.wait()
+            await call.wait_for("response.done", after=mark, timeout=30)
+            first = call.received.first_voice_after(speech_end)
+            if first is not None:
+                response.append(first - speech_end)
+            await asyncio.sleep(0.5)
+
+            # Barge-in: onset of speech over a long answer -> the answer audio goes quiet.
+            mark = len(call.events)
+            call.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": LONG_TEXT}],
+                    },
+                }
+            )
+            call.send({"type": "response.create"})
+            started = await call.wait_for("output_audio_buffer.started", after=mark)
+            answer_id = started["response_id"]
+            await asyncio.sleep(0.8)
+            said = call.mic.play(interrupt)
+            await said.started.wait()
+            assert said.started_at is not None
+            onset = said.started_at + onset_offset
+            await said.wait()
+            await call.wait_for(
+                "response.done",
+                lambda e: bool(e["response"]["id"] == answer_id),  # noqa: B023 - awaited at once
+                after=mark,
+                timeout=30,
+            )
+            await asyncio.sleep(0.6)
+            quiet = call.received.silent_since(onset, hold_s=0.3)
+            if quiet is not None:
+                barge_in.append(max(0.0, quiet - onset))
+            # Let the answer to the interruption finish before the next run.
+            await call.wait_for(
+                "response.done",
+                lambda e: bool(e["response"]["id"] != answer_id),  # noqa: B023 - awaited at once
+                after=mark,
+                timeout=30,
+            )
             await asyncio.sleep(1.0)
-            for _ in range(runs):
-                # Response latency.
-                mark = len(call.events)
-                done = call.mic.play(clip)
-                await asyncio.sleep(0)
-                while call.mic.playing_since is None:
-                    await asyncio.sleep(0.005)
-                speech_end = call.mic.playing_since + clip_end
-                await done.wait()
-                await call.wait_for("response.done", after=mark, timeout=30)
-                first = call.received.first_voice_after(speech_end)
-                if first is not None:
-                    response.append(first - speech_end)
-                await asyncio.sleep(0.5)
-                # Barge-in stop latency.
-                mark = len(call.events)
-                call.send({"type": "conversation.item.create", "item": {
-                    "type": "message", "role": "user",
-                    "content": [{"type": "input_text", "text": LONG_TEXT}]}})
-                call.send({"type": "response.create"})
-                try:
-                    started = await call.wait_for("output_audio_buffer.started", after=mark, timeout=10)
-                except TimeoutError:
-                    print(call.events[mark:])
-                    raise
-                await call.wait_for("output_audio_buffer.started", after=mark)
-                await asyncio.sleep(0.8)
-                first_voice = call.received.first_voice_after(call.event_time(started))
-                done = call.mic.play(interrupt)
-                while call.mic.playing_since is None:
-                    await asyncio.sleep(0.005)
-                onset = call.mic.playing_since + onset_offset
-                await done.wait()
-                await call.wait_for("response.done", lambda e: e["response"]["id"] == started["response_id"],
-                                    after=mark, timeout=30)
-                await asyncio.sleep(0.6)
-                quiet = call.received.silent_since(onset, hold_s=0.3)
-                if quiet is not None and first_voice is not None:
-                    barge_in.append(max(0.0, quiet - onset))
-                # Let the answer to the interruption finish before the next run.
-                await call.wait_for("response.done", lambda e: e["response"]["id"] != started["response_id"],
-                                    after=mark, timeout=30)
-                await asyncio.sleep(1.0)
     return {"response": response, "barge_in": barge_in}
 
 
 def summary(values: list[float]) -> dict[str, Any]:
-    return {"n": len(values), "p50_ms": round(1000 * percentile(values, 50)),
-            "p95_ms": round(1000 * percentile(values, 95))}
+    return {
+        "n": len(values),
+        "p50_ms": round(1000 * percentile(values, 50)),
+        "p95_ms": round(1000 * percentile(values, 95)),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument(
+        "--client-prefetch",
+        type=int,
+        default=1,
+        choices=[1, 4],
+        help="audio frames the client buffers before playout: 1 (about what a browser "
+        "holds on a clean network) or 4 (aiortc's default)",
+    )
     args = parser.parse_args()
+    if args.client_prefetch == 1:
+        from rtc import tuning
+
+        tuning.apply()
     clip = speech_clip(UTTERANCE, "en")
     interrupt = speech_clip(INTERRUPTION, "en")
     results: dict[str, dict[str, list[float]]] = {}
@@ -109,14 +140,23 @@ def main() -> None:
             results[backend] = asyncio.run(measure(url, args.runs, clip, interrupt))
         print(f"[{backend}] {args.runs} runs in {time.monotonic() - started:.0f}s", flush=True)
     print()
-    print(f"{'figure (at the client)':34} {'embedded p50':>13} {'p95':>9} {'tone baseline p50':>18} {'p95':>9}")
-    for key, label in (("response", "response latency (2.5 s utterance)"), ("barge_in", "barge-in stop latency")):
+    print(
+        f"{'figure (at the client)':34} {'embedded p50':>13} {'p95':>9} {'tone baseline p50':>18} {'p95':>9}"
+    )
+    for key, label in (
+        ("response", "response latency (2.5 s utterance)"),
+        ("barge_in", "barge-in stop latency"),
+    ):
         e, t = results["embedded"][key], results["tone"][key]
-        print(f"{label:34} {ms(percentile(e, 50)):>13} {ms(percentile(e, 95)):>9} "
-              f"{ms(percentile(t, 50)):>18} {ms(percentile(t, 95)):>9}")
+        print(
+            f"{label:34} {ms(percentile(e, 50)):>13} {ms(percentile(e, 95)):>9} "
+            f"{ms(percentile(t, 50)):>18} {ms(percentile(t, 95)):>9}"
+        )
     print()
-    print(f"samples: embedded {len(results['embedded']['response'])}/{len(results['embedded']['barge_in'])}, "
-          f"tone {len(results['tone']['response'])}/{len(results['tone']['barge_in'])} (response/barge-in)")
+    print(
+        f"samples: embedded {len(results['embedded']['response'])}/{len(results['embedded']['barge_in'])}, "
+        f"tone {len(results['tone']['response'])}/{len(results['tone']['barge_in'])} (response/barge-in)"
+    )
     if args.json:
         print(json.dumps({b: {k: summary(v) for k, v in r.items()} for b, r in results.items()}))
 

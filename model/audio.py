@@ -11,7 +11,9 @@ def resample_int16(pcm: NDArray[np.int16], src_rate: int, dst_rate: int) -> NDAr
     """Resample mono int16 audio with FFmpeg's resampler."""
     if src_rate == dst_rate or len(pcm) == 0:
         return pcm
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm)[None, :], format="s16", layout="mono")
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(pcm)[None, :], format="s16", layout="mono"
+    )
     frame.sample_rate = src_rate
     resampler = av.AudioResampler(format="s16", layout="mono", rate=dst_rate)
     out = [f.to_ndarray()[0] for f in resampler.resample(frame)]

@@ -59,9 +59,7 @@ class OmniSession(ABC):
         self.conversation = Conversation()
 
     @abstractmethod
-    async def transcribe(
-        self, audio: NDArray[np.float32], languages: Sequence[str]
-    ) -> Transcript:
+    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
         """Transcribe one utterance, deciding between `languages` only (empty = any)."""
 
     @abstractmethod

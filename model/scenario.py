@@ -79,6 +79,7 @@ class Scenario(ABC):
     @classmethod
     def check_config(cls, model: OmniModel, config: Mapping[str, Any]) -> None:  # noqa: B027
         """Raise ScenarioConfigError when `config` cannot work with `model`."""
+        return None
 
     def configure(self, config: Mapping[str, Any]) -> None:
         """Apply an updated session config (already checked)."""

@@ -33,8 +33,9 @@ class ToneSession(OmniSession):
     async def translate(self, text: str, source: str, target: str) -> str:
         return text
 
-    async def synthesize(self, text: str, language: str, *, sample_rate: int,
-                         voice: str | None = None) -> AsyncIterator[SpeechChunk]:
+    async def synthesize(
+        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncIterator[SpeechChunk]:
         for sentence in split_sentences(text) or [text]:
             await asyncio.sleep(0)
             yield SpeechChunk(tone(1.0, sample_rate), sample_rate, sentence)
@@ -46,8 +47,12 @@ class ToneModel(OmniModel):
     @property
     def capabilities(self) -> Capabilities:
         pairs = frozenset((a, b) for a in _LANGUAGES for b in _LANGUAGES if a != b)
-        return Capabilities(speech_to_text=True, text_to_speech=True,
-                            spoken_languages=_LANGUAGES, translation_pairs=pairs)
+        return Capabilities(
+            speech_to_text=True,
+            text_to_speech=True,
+            spoken_languages=_LANGUAGES,
+            translation_pairs=pairs,
+        )
 
     def load(self, progress: ProgressCallback) -> None:
         progress("tone backend: nothing to load")

@@ -74,7 +74,9 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        body = {"error": {"type": "invalid_request_error", "code": code, "message": str(exc.detail)}}
+        body = {
+            "error": {"type": "invalid_request_error", "code": code, "message": str(exc.detail)}
+        }
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     if config.cors_origins:

@@ -63,8 +63,9 @@ class OutputAudioTrack(MediaStreamTrack):
         self.frames_sent = 0
         self.last_voice_frame_at: float | None = None
 
-    def set_callbacks(self, on_started: Callable[[str], None] | None,
-                      on_finished: Callable[[str], None] | None) -> None:
+    def set_callbacks(
+        self, on_started: Callable[[str], None] | None, on_finished: Callable[[str], None] | None
+    ) -> None:
         self._on_started = on_started
         self._on_finished = on_finished
 

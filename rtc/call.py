@@ -12,13 +12,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
+import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
+from numpy.typing import NDArray
 
 from model.base import OmniModel
 from model.scenario import Scenario, ScenarioConfigError, VideoSample
 from rtc import events as ev
+from rtc import tuning
 from rtc.audio_out import OutputAudioTrack
 from rtc.errors import BadRequest, InvalidEvent
 from rtc.events import EventSender, new_id
@@ -26,8 +30,17 @@ from rtc.media_in import AudioInput, LatestFrame, drain_video
 from rtc.metrics import Metrics
 from rtc.responder import Responder
 from rtc.session import apply_update, default_session, turn_settings
-from rtc.turns import SpeechPaused, SpeechStarted, SpeechStopped, TurnDetector
+from rtc.turns import (
+    SpeechPaused,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetector,
+    VoiceLost,
+    VoiceOnset,
+)
 from rtc.vad import SileroVAD
+
+tuning.apply()
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +79,13 @@ class Call:
         self.model_session = model.session()
         self.sender = EventSender()
         self.output = OutputAudioTrack()
-        self.responder = Responder(sender=self.sender, output=self.output,
-                                   session=self.model_session, metrics=metrics, log_prefix=self._log)
+        self.responder = Responder(
+            sender=self.sender,
+            output=self.output,
+            session=self.model_session,
+            metrics=metrics,
+            log_prefix=self._log,
+        )
         self.scenario: Scenario | None = None
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=settings.ice_servers or None))
         self.detector: TurnDetector | None = None
@@ -100,7 +118,9 @@ class Call:
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except (ValueError, AssertionError, KeyError, IndexError, TypeError) as exc:
-            raise BadRequest(f"invalid SDP offer: {exc or type(exc).__name__}", code="invalid_sdp") from None
+            raise BadRequest(
+                f"invalid SDP offer: {exc or type(exc).__name__}", code="invalid_sdp"
+            ) from None
         if "audio" in kinds:
             # Attaches to the offer's audio transceiver, so the answer is sendrecv.
             self.pc.addTrack(self.output)
@@ -108,8 +128,12 @@ class Call:
         await self.pc.setLocalDescription(answer)
         self._spawn(self._watchdog(), "watchdog")
         self._spawn(self._sample_video(), "video sampler")
-        logger.info("%saccepted: media=%s scenario=%s", self._log, sorted(kinds),
-                    self.session_config["scenario"])
+        logger.info(
+            "%saccepted: media=%s scenario=%s",
+            self._log,
+            sorted(kinds),
+            self.session_config["scenario"],
+        )
         return str(self.pc.localDescription.sdp)
 
     def _apply_session(self, *, initial: bool = False) -> None:
@@ -165,7 +189,11 @@ class Call:
                 continue  # manual turns: still drained, never queued
             probability = await vad.probability(chunk)
             for event in detector.push(chunk, probability):
-                if isinstance(event, SpeechStarted):
+                if isinstance(event, VoiceOnset):
+                    self.responder.on_voice_onset()
+                elif isinstance(event, VoiceLost):
+                    self.responder.on_voice_lost()
+                elif isinstance(event, SpeechStarted):
                     self.responder.on_speech_started(event)
                 elif isinstance(event, SpeechPaused):
                     self.responder.on_speech_paused(event)
@@ -184,8 +212,10 @@ class Call:
             started = time.monotonic()
             frame = await self.latest_video.next()
             # Converted only now that it is sampled, in a worker thread.
-            rgb = await asyncio.to_thread(frame.to_ndarray, format="rgb24")
-            scenario.push_video(VideoSample(rgb=rgb, timestamp_s=time.monotonic() - self.created_at))
+            rgb = await asyncio.to_thread(_to_rgb, frame)
+            scenario.push_video(
+                VideoSample(rgb=rgb, timestamp_s=time.monotonic() - self.created_at)
+            )
             await asyncio.sleep(max(0.0, 1.0 / fps - (time.monotonic() - started)))
 
     # -- events --------------------------------------------------------------------
@@ -206,7 +236,9 @@ class Call:
             if isinstance(message, bytes):
                 raise InvalidEvent("invalid_event", "events must be JSON text messages, not binary")
             if len(message) > MAX_EVENT_BYTES:
-                raise InvalidEvent("event_too_large", f"events are limited to {MAX_EVENT_BYTES} bytes")
+                raise InvalidEvent(
+                    "event_too_large", f"events are limited to {MAX_EVENT_BYTES} bytes"
+                )
             try:
                 data = json.loads(message)
             except json.JSONDecodeError as exc:
@@ -239,11 +271,16 @@ class Call:
             self.responder.add_user_item(item_id, text, image)
         elif kind == "response.create":
             if not self.responder.create_response():
-                raise InvalidEvent("conversation_already_has_active_response",
-                                   "a response is in progress; cancel it first", event_id)
+                raise InvalidEvent(
+                    "conversation_already_has_active_response",
+                    "a response is in progress; cancel it first",
+                    event_id,
+                )
         elif kind == "response.cancel":
             if not self.responder.cancel_current("client_cancelled"):
-                raise InvalidEvent("response_cancel_not_active", "there is no response to cancel", event_id)
+                raise InvalidEvent(
+                    "response_cancel_not_active", "there is no response to cancel", event_id
+                )
         elif kind == "output_audio_buffer.clear":
             self.responder.clear_output()
         elif kind == "input_audio_buffer.clear":
@@ -252,19 +289,32 @@ class Call:
             self.responder.reset_input()
             self.sender.emit("input_audio_buffer.cleared")
         elif kind == "conversation.item.truncate":
-            item_id = data.get("item_id")
+            target = data.get("item_id")
             end = data.get("audio_end_ms")
-            if not isinstance(item_id, str) or isinstance(end, bool) or not isinstance(end, int | float):
-                raise InvalidEvent("invalid_event", "truncate needs item_id and a numeric audio_end_ms", event_id)
-            if self.model_session.truncate(item_id, float(end)) is None:
-                raise InvalidEvent("item_not_found", f"no item {item_id!r}", event_id)
-            self.sender.emit(ev.ITEM_TRUNCATED, {"item_id": item_id,
-                                                 "content_index": data.get("content_index", 0),
-                                                 "audio_end_ms": int(end)})
+            if (
+                not isinstance(target, str)
+                or isinstance(end, bool)
+                or not isinstance(end, int | float)
+            ):
+                raise InvalidEvent(
+                    "invalid_event", "truncate needs item_id and a numeric audio_end_ms", event_id
+                )
+            if self.model_session.truncate(target, float(end)) is None:
+                raise InvalidEvent("item_not_found", f"no item {target!r}", event_id)
+            self.sender.emit(
+                ev.ITEM_TRUNCATED,
+                {
+                    "item_id": target,
+                    "content_index": data.get("content_index", 0),
+                    "audio_end_ms": int(end),
+                },
+            )
         elif kind in ("input_audio_buffer.append", "input_audio_buffer.commit"):
-            raise InvalidEvent("unsupported_event",
-                               f"{kind} is for WebSocket sessions; over WebRTC audio comes on the media track",
-                               event_id)
+            raise InvalidEvent(
+                "unsupported_event",
+                f"{kind} is for WebSocket sessions; over WebRTC audio comes on the media track",
+                event_id,
+            )
         else:
             raise InvalidEvent("unknown_event", f"unknown event type {kind!r}", event_id)
 
@@ -278,10 +328,17 @@ class Call:
     async def _watchdog(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            last = max([self._last_activity, self.latest_video.last_frame_at,
-                        *(a.last_frame_at for a in self._audio_inputs)])
+            last = max(
+                [
+                    self._last_activity,
+                    self.latest_video.last_frame_at,
+                    *(a.last_frame_at for a in self._audio_inputs),
+                ]
+            )
             if time.monotonic() - last > self.settings.peer_timeout_s:
-                logger.info("%sno media or events for %.0fs", self._log, self.settings.peer_timeout_s)
+                logger.info(
+                    "%sno media or events for %.0fs", self._log, self.settings.peer_timeout_s
+                )
                 self.close("peer_timeout")
                 return
 
@@ -330,12 +387,21 @@ class Call:
         return len(self._tasks)
 
 
+def _to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
+    return frame.to_ndarray(format="rgb24").astype(np.uint8, copy=False)
+
+
 def _check_offer(sdp: str) -> None:
     """What aiortc would accept but could never connect: say so now, precisely."""
-    for attribute, meaning in (("a=ice-ufrag:", "ICE username fragment"), ("a=ice-pwd:", "ICE password"),
-                               ("a=fingerprint:", "DTLS fingerprint")):
+    for attribute, meaning in (
+        ("a=ice-ufrag:", "ICE username fragment"),
+        ("a=ice-pwd:", "ICE password"),
+        ("a=fingerprint:", "DTLS fingerprint"),
+    ):
         if attribute not in sdp:
-            raise BadRequest(f"invalid SDP offer: no {meaning} ({attribute[:-1]})", code="invalid_sdp")
+            raise BadRequest(
+                f"invalid SDP offer: no {meaning} ({attribute[:-1]})", code="invalid_sdp"
+            )
 
 
 def _media_kinds(sdp: str) -> set[str]:
@@ -360,7 +426,8 @@ def _parse_item(item: Any) -> tuple[str, str | None, bytes | None]:
             image = _decode_data_url(part.get("image_url"))
         else:
             raise InvalidEvent("invalid_item", f"unsupported content part {kind!r}")
-    item_id = item.get("id") if isinstance(item.get("id"), str) else new_id("item")
+    given = item.get("id")
+    item_id = given if isinstance(given, str) else new_id("item")
     return item_id, " ".join(texts) or None, image
 
 

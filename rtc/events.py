@@ -101,7 +101,15 @@ class EventSender:
             logger.warning("could not send %s", event_type, exc_info=True)
         return event
 
-    def error(self, code: str, message: str, *, event_id: str | None = None,
-              error_type: str = "invalid_request_error") -> None:
-        self.emit(ERROR, {"error": {"type": error_type, "code": code, "message": message,
-                                    "event_id": event_id}})
+    def error(
+        self,
+        code: str,
+        message: str,
+        *,
+        event_id: str | None = None,
+        error_type: str = "invalid_request_error",
+    ) -> None:
+        self.emit(
+            ERROR,
+            {"error": {"type": error_type, "code": code, "message": message, "event_id": event_id}},
+        )

@@ -33,8 +33,14 @@ def parse_ice_server(url: str) -> RTCIceServer:
 
 
 class Gateway:
-    def __init__(self, config: ServerConfig, model: OmniModel, vad: SileroVAD,
-                 scenarios: Mapping[str, type[Scenario]], metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        model: OmniModel,
+        vad: SileroVAD,
+        scenarios: Mapping[str, type[Scenario]],
+        metrics: Metrics | None = None,
+    ) -> None:
         self.config = config
         self.model = model
         self.vad = vad
@@ -50,9 +56,14 @@ class Gateway:
         self.registry.reserve()
         call: Call | None = None
         try:
-            call = Call(model=self.model, vad=self.vad, scenarios=self.scenarios,
-                        metrics=self.metrics, settings=self.call_settings,
-                        on_closed=self.registry.remove)
+            call = Call(
+                model=self.model,
+                vad=self.vad,
+                scenarios=self.scenarios,
+                metrics=self.metrics,
+                settings=self.call_settings,
+                on_closed=self.registry.remove,
+            )
             await call.accept(sdp, session)
         except BaseException as exc:
             self.registry.release_reservation()

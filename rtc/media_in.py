@@ -31,6 +31,8 @@ class AudioInput:
                 frame = await self._track.recv()
             except MediaStreamError:
                 return
+            if not isinstance(frame, av.AudioFrame):
+                continue
             self.frames += 1
             self.last_frame_at = time.monotonic()
             # Resampling a 20 ms frame costs microseconds; not worth a thread hop.
@@ -82,4 +84,5 @@ async def drain_video(track: MediaStreamTrack, latest: LatestFrame) -> None:
             frame = await track.recv()
         except MediaStreamError:
             return
-        latest.put(frame)
+        if isinstance(frame, av.VideoFrame):
+            latest.put(frame)

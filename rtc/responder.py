@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 class Response:
     """One answer; implements the scenario's ResponseSink."""
 
-    def __init__(self, responder: Responder, turn: UserTurn, *, speculative: bool,
-                 revision: int = -1) -> None:
+    def __init__(
+        self, responder: Responder, turn: UserTurn, *, speculative: bool, revision: int = -1
+    ) -> None:
         self.id = new_id("resp")
         self.item_id = new_id("item")
         self.turn = turn
@@ -79,7 +80,11 @@ class Response:
 
     def event(self, event_type: str, payload: Mapping[str, Any]) -> None:
         data = dict(payload)
-        self._do(lambda: self._responder.sender.emit(event_type, data))
+
+        def send() -> None:
+            self._responder.sender.emit(event_type, data)
+
+        self._do(send)
 
     def error(self, code: str, message: str) -> None:
         self._do(lambda: self._responder.sender.error(code, message, error_type="server_error"))
@@ -87,7 +92,9 @@ class Response:
     async def speak(self, speech: AsyncIterator[SpeechChunk]) -> None:
         async for chunk in speech:
             if chunk.sample_rate != SAMPLE_RATE:
-                pcm = await asyncio.to_thread(resample_int16, chunk.pcm, chunk.sample_rate, SAMPLE_RATE)
+                pcm = await asyncio.to_thread(
+                    resample_int16, chunk.pcm, chunk.sample_rate, SAMPLE_RATE
+                )
                 chunk = SpeechChunk(pcm, SAMPLE_RATE, chunk.text)
             self._do(lambda c=chunk: self._play(c))  # type: ignore[misc]
 
@@ -100,15 +107,24 @@ class Response:
         if chunk.text:
             delta = chunk.text if not self.transcript else " " + chunk.text
             self.transcript.append(chunk.text)
-            r.sender.emit(ev.TRANSCRIPT_DELTA, {"response_id": self.id, "item_id": self.item_id,
-                                                "delta": delta})
+            r.sender.emit(
+                ev.TRANSCRIPT_DELTA,
+                {"response_id": self.id, "item_id": self.item_id, "delta": delta},
+            )
 
 
 class Responder:
     """One call's turn-to-answer logic."""
 
-    def __init__(self, *, sender: EventSender, output: OutputAudioTrack, session: OmniSession,
-                 metrics: Metrics, log_prefix: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        sender: EventSender,
+        output: OutputAudioTrack,
+        session: OmniSession,
+        metrics: Metrics,
+        log_prefix: str = "",
+    ) -> None:
         self.sender = sender
         self.output = output
         self.session = session
@@ -128,10 +144,26 @@ class Responder:
         output_callbacks(output, self._on_audio_started, self._on_audio_finished)
 
     # -- speech from the turn detector -----------------------------------------------
+    def on_voice_onset(self) -> None:
+        """First voiced chunk: hold our voice now; the next chunk says if it is speech."""
+        if (
+            self._current is not None
+            and self._barge_in_at is None
+            and self.settings
+            and self.settings.interrupt_response
+        ):
+            self.output.pause()
+
+    def on_voice_lost(self) -> None:
+        if self._barge_in_at is None:
+            self.output.resume()
+
     def on_speech_started(self, event: SpeechStarted) -> None:
         self._user_item_id = new_id("item")
-        self.sender.emit(ev.SPEECH_STARTED, {"audio_start_ms": int(event.audio_start_ms),
-                                             "item_id": self._user_item_id})
+        self.sender.emit(
+            ev.SPEECH_STARTED,
+            {"audio_start_ms": int(event.audio_start_ms), "item_id": self._user_item_id},
+        )
         self._drop_speculative()
         if self._current is not None and self.settings and self.settings.interrupt_response:
             # Silence first, decide later: the user must not talk over us for even one more frame.
@@ -139,22 +171,31 @@ class Responder:
             self._barge_in_at = time.monotonic()
 
     def on_speech_progress(self, speech_ms: float) -> None:
-        if (self._barge_in_at is not None and self.settings
-                and speech_ms >= self.settings.min_interruption_ms):
+        if (
+            self._barge_in_at is not None
+            and self.settings
+            and speech_ms >= self.settings.min_interruption_ms
+        ):
             self._confirm_barge_in()
 
     def on_speech_paused(self, event: SpeechPaused) -> None:
         self._drop_speculative()
-        if (self.settings and self.settings.create_response and self._current is None
-                and self._barge_in_at is None and self.scenario is not None):
+        if (
+            self.settings
+            and self.settings.create_response
+            and self._current is None
+            and self._barge_in_at is None
+            and self.scenario is not None
+        ):
             turn = UserTurn(item_id=self._user_item_id or new_id("item"), audio=event.audio)
             self._speculative = self._launch(turn, speculative=True, revision=event.revision)
 
     def on_speech_stopped(self, event: SpeechStopped) -> None:
         item_id = self._user_item_id or new_id("item")
         self._user_item_id = None
-        self.sender.emit(ev.SPEECH_STOPPED, {"audio_end_ms": int(event.audio_end_ms),
-                                             "item_id": item_id})
+        self.sender.emit(
+            ev.SPEECH_STOPPED, {"audio_end_ms": int(event.audio_end_ms), "item_id": item_id}
+        )
         turn = UserTurn(item_id=item_id, audio=event.audio)
         if self._barge_in_at is not None:
             # Too short to be sure: only words make it an interruption.
@@ -164,11 +205,13 @@ class Responder:
             return
         spec, self._speculative = self._speculative, None
         if spec is not None and spec.revision == event.revision and spec.status == "in_progress":
+            logger.debug("%susing the speculative answer %s", self._log, spec.id)
             self._current = spec
             self._emit_created(spec)
             spec.commit()
             return
         if spec is not None:
+            logger.debug("%sspeculative answer %s is stale", self._log, spec.id)
             self._discard(spec)
         self.start(turn)
 
@@ -178,8 +221,9 @@ class Responder:
         try:
             transcript = await self.session.transcribe(turn.audio, languages)
         except ModelError:
-            logger.warning("%stranscription failed while checking an interruption", self._log,
-                           exc_info=True)
+            logger.warning(
+                "%stranscription failed while checking an interruption", self._log, exc_info=True
+            )
             transcript = Transcript("", "", 0.0)
         if self._barge_in_at is None:
             return
@@ -251,10 +295,20 @@ class Responder:
 
     def _emit_created(self, response: Response) -> None:
         self.session.conversation.add(
-            ConversationItem(response.item_id, "assistant", status="in_progress"))
-        self.sender.emit(ev.RESPONSE_CREATED, {"response": {
-            "object": "realtime.response", "id": response.id, "status": "in_progress",
-            "output": [], "conversation_id": None}})
+            ConversationItem(response.item_id, "assistant", status="in_progress")
+        )
+        self.sender.emit(
+            ev.RESPONSE_CREATED,
+            {
+                "response": {
+                    "object": "realtime.response",
+                    "id": response.id,
+                    "status": "in_progress",
+                    "output": [],
+                    "conversation_id": None,
+                }
+            },
+        )
 
     async def _run(self, response: Response) -> None:
         status, details = "completed", None
@@ -263,7 +317,10 @@ class Responder:
                 code, message = self.scenario_problem or ("no_scenario", "no scenario")
                 await response.committed.wait()
                 self.sender.error(code, message)
-                status, details = "failed", {"type": "failed", "error": {"code": code, "message": message}}
+                status, details = (
+                    "failed",
+                    {"type": "failed", "error": {"code": code, "message": message}},
+                )
                 return
             await self.scenario.respond(response.turn, response)
             await response.committed.wait()
@@ -289,7 +346,10 @@ class Responder:
             return "failed", {"type": "failed", "error": {"code": exc.code, "message": str(exc)}}
         logger.error("%sresponse %s crashed", self._log, response.id, exc_info=exc)
         self.sender.error("internal_error", f"the answer failed: {exc}", error_type="server_error")
-        return "failed", {"type": "failed", "error": {"code": "internal_error", "message": str(exc)}}
+        return "failed", {
+            "type": "failed",
+            "error": {"code": "internal_error", "message": str(exc)},
+        }
 
     def _finish(self, response: Response, status: str, details: dict[str, Any] | None) -> None:
         response.status = status
@@ -298,10 +358,16 @@ class Responder:
             item.status = "completed" if status == "completed" else "incomplete"
         if response.transcript:
             text = item.text if item is not None else " ".join(response.transcript)
-            self.sender.emit(ev.TRANSCRIPT_DONE, {"response_id": response.id,
-                                                  "item_id": response.item_id, "transcript": text})
-        body: dict[str, Any] = {"object": "realtime.response", "id": response.id, "status": status,
-                                "status_details": details or {"type": status}}
+            self.sender.emit(
+                ev.TRANSCRIPT_DONE,
+                {"response_id": response.id, "item_id": response.item_id, "transcript": text},
+            )
+        body: dict[str, Any] = {
+            "object": "realtime.response",
+            "id": response.id,
+            "status": status,
+            "status_details": details or {"type": status},
+        }
         self.sender.emit(ev.RESPONSE_DONE, {"response": body})
         self.metrics.responses.labels(status).inc()
         self.output.forget(response.id)
@@ -345,10 +411,17 @@ class Responder:
 
     def report_transcription(self, item_id: str, transcript: Transcript) -> None:
         self.session.conversation.add(
-            ConversationItem(item_id, "user", text=transcript.text, language=transcript.language))
-        self.sender.emit(ev.TRANSCRIPTION_COMPLETED, {
-            "item_id": item_id, "content_index": 0, "transcript": transcript.text,
-            "language": transcript.language})
+            ConversationItem(item_id, "user", text=transcript.text, language=transcript.language)
+        )
+        self.sender.emit(
+            ev.TRANSCRIPTION_COMPLETED,
+            {
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": transcript.text,
+                "language": transcript.language,
+            },
+        )
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -362,7 +435,7 @@ class Responder:
     async def aclose(self) -> None:
         self._closed = True
         self._waiting.clear()
-        tasks = [t for t in self._tasks]
+        tasks = list(self._tasks)
         for response in (self._current, self._speculative):
             if response is not None and response.task is not None:
                 response.status = "closed"
@@ -373,6 +446,7 @@ class Responder:
         self._current = self._speculative = None
 
 
-def output_callbacks(output: OutputAudioTrack, started: Callable[[str], None],
-                     finished: Callable[[str], None]) -> None:
+def output_callbacks(
+    output: OutputAudioTrack, started: Callable[[str], None], finished: Callable[[str], None]
+) -> None:
     output.set_callbacks(started, finished)

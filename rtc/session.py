@@ -43,7 +43,11 @@ def default_session(model_name: str) -> dict[str, Any]:
                 "transcription": None,
                 "turn_detection": dict(DEFAULT_TURN_DETECTION),
             },
-            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "alloy", "speed": 1.0},
+            "output": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "voice": "alloy",
+                "speed": 1.0,
+            },
         },
         "scenario": DEFAULT_SCENARIO,
         "languages": ["en", "es"],
@@ -87,15 +91,23 @@ def apply_update(current: Mapping[str, Any], update: Any) -> dict[str, Any]:
 def validate(session: Mapping[str, Any]) -> None:
     scenario = session.get("scenario")
     if scenario not in SCENARIOS:
-        raise InvalidEvent("invalid_scenario",
-                           f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        raise InvalidEvent(
+            "invalid_scenario",
+            f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}",
+        )
     video = session.get("video")
     if video is not None:
         if not isinstance(video, Mapping):
             raise InvalidEvent("invalid_session", "session.video must be an object")
         fps = video.get("fps", 0)
-        if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0 <= fps <= MAX_VIDEO_FPS:
-            raise InvalidEvent("invalid_session", f"session.video.fps must be a number from 0 to {MAX_VIDEO_FPS:g}")
+        if (
+            isinstance(fps, bool)
+            or not isinstance(fps, int | float)
+            or not 0 <= fps <= MAX_VIDEO_FPS
+        ):
+            raise InvalidEvent(
+                "invalid_session", f"session.video.fps must be a number from 0 to {MAX_VIDEO_FPS:g}"
+            )
     languages = session.get("languages")
     if languages is not None and (
         not isinstance(languages, list) or not all(isinstance(x, str) for x in languages)

@@ -60,7 +60,9 @@ async def _parse_offer(request: Request, limit: int) -> tuple[str, Mapping[str, 
         try:
             session = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"'session' is not valid JSON: {exc}", code="invalid_session") from None
+            raise BadRequest(
+                f"'session' is not valid JSON: {exc}", code="invalid_session"
+            ) from None
         if not isinstance(session, dict):
             raise BadRequest("'session' must be a JSON object", code="invalid_session")
     return str(sdp), session

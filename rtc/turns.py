@@ -35,14 +35,19 @@ class TurnSettings:
     """Voiced audio needed to call it speech (filters clicks)."""
     min_interruption_ms: int = 400
     """Shorter speech with no words recognised is a false interruption: the answer resumes."""
-    early_silence_ms: int = 160
+    early_silence_ms: int = 96
     """After this much silence the turn is transcribed speculatively."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must be between 0 and 1")
-        for name in ("prefix_padding_ms", "silence_duration_ms", "min_speech_ms",
-                     "min_interruption_ms", "early_silence_ms"):
+        for name in (
+            "prefix_padding_ms",
+            "silence_duration_ms",
+            "min_speech_ms",
+            "min_interruption_ms",
+            "early_silence_ms",
+        ):
             value = getattr(self, name)
             if not 0 <= value <= 10_000:
                 raise ValueError(f"{name} must be between 0 and 10000 ms")
@@ -51,6 +56,16 @@ class TurnSettings:
     def negative_threshold(self) -> float:
         # Hysteresis as in silero's own segmenter: speech ends well below the onset level.
         return max(0.01, self.threshold - 0.15)
+
+
+@dataclass(frozen=True)
+class VoiceOnset:
+    """A first voiced chunk: maybe speech, maybe a click. Enough to hold our own voice."""
+
+
+@dataclass(frozen=True)
+class VoiceLost:
+    """The voiced chunks stopped before they made speech."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +90,7 @@ class SpeechStopped:
     speech_ms: float
 
 
-TurnEvent = SpeechStarted | SpeechPaused | SpeechStopped
+TurnEvent = VoiceOnset | VoiceLost | SpeechStarted | SpeechPaused | SpeechStopped
 
 
 class TurnDetector:
@@ -121,6 +136,8 @@ class TurnDetector:
         if not self._speaking:
             if probability >= s.threshold:
                 self._pending.append(chunk)
+                if len(self._pending) == 1:
+                    events.append(VoiceOnset())
                 if len(self._pending) * CHUNK_MS >= s.min_speech_ms:
                     self._speaking = True
                     self._start_ms = chunk_start - (len(self._pending) - 1) * CHUNK_MS
@@ -131,6 +148,8 @@ class TurnDetector:
                     self._revision += 1
                     events.append(SpeechStarted(audio_start_ms=self._start_ms))
             else:
+                if self._pending:
+                    events.append(VoiceLost())
                 self._history.extend(self._pending)
                 self._pending = []
                 self._history.append(chunk)

@@ -45,7 +45,9 @@ class SileroVAD:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(
-            str(path or silero_onnx_path()), sess_options=options, providers=["CPUExecutionProvider"]
+            str(path or silero_onnx_path()),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
         )
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="omnilive-vad")

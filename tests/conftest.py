@@ -79,8 +79,6 @@ class Server:
         return gateway
 
 
-
-
 @pytest.fixture
 async def make_server(
     embedded_model: EmbeddedModel, vad: SileroVAD
@@ -91,7 +89,9 @@ async def make_server(
     def factory(**overrides: object) -> Server:
         config = ServerConfig(**overrides)  # type: ignore[arg-type]
         app = create_app(config, model=embedded_model, vad=vad)
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://omnilive.test")
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://omnilive.test"
+        )
         server = Server(app, http)
         made.append(server)
         return server
@@ -107,10 +107,13 @@ async def server(make_server: Callable[..., Server]) -> Server:
     return make_server()
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> None:
+async def wait_until(
+    condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.05
+) -> None:
     """Poll a condition instead of sleeping a fixed time."""
+
     async def poll() -> None:
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - polling other objects' state is the point
             await asyncio.sleep(step)
 
     await asyncio.wait_for(poll(), timeout)

@@ -32,8 +32,9 @@ class FakeSession(OmniSession):
     async def translate(self, text: str, source: str, target: str) -> str:
         return text.upper()
 
-    async def synthesize(self, text: str, language: str, *, sample_rate: int,
-                         voice: str | None = None) -> AsyncIterator[SpeechChunk]:
+    async def synthesize(
+        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncIterator[SpeechChunk]:
         for sentence in text.split("."):
             if sentence.strip():
                 await asyncio.sleep(0)
@@ -45,8 +46,9 @@ class FakeModel(OmniModel):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(speech_to_text=True, text_to_speech=True,
-                            spoken_languages=frozenset({"en"}))
+        return Capabilities(
+            speech_to_text=True, text_to_speech=True, spoken_languages=frozenset({"en"})
+        )
 
     def load(self, progress: ProgressCallback) -> None:
         pass

@@ -21,8 +21,16 @@ LONG_TEXT = (
 
 async def _start_long_answer(call: CallClient) -> dict[str, object]:
     await call.wait_for("session.created")
-    call.send({"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": LONG_TEXT}]}})
+    call.send(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": LONG_TEXT}],
+            },
+        }
+    )
     call.send({"type": "response.create"})
     started = await call.wait_for("output_audio_buffer.started")
     await asyncio.sleep(1.0)  # well into the answer
@@ -42,8 +50,9 @@ async def test_speaking_over_the_answer_cancels_it_and_silences_the_audio(
         speech = await call.wait_for("input_audio_buffer.speech_started", after=mark)
         cleared = await call.wait_for("output_audio_buffer.cleared", after=mark)
         assert cleared["response_id"] == response_id
-        done = await call.wait_for("response.done", lambda e: e["response"]["id"] == response_id,
-                                   after=mark)
+        done = await call.wait_for(
+            "response.done", lambda e: e["response"]["id"] == response_id, after=mark
+        )
         assert done["response"]["status"] == "cancelled"
         # Interruption is decided at speech onset, before the interrupting utterance ends.
         stopped = await call.wait_for("input_audio_buffer.speech_stopped", after=mark)
@@ -60,7 +69,9 @@ async def test_speaking_over_the_answer_cancels_it_and_silences_the_audio(
         cut = items[0]
         assert cut.status == "incomplete"
         assert 0 < cut.audio_ms < sum(p.duration_ms for p in cut.parts) + 1
-        assert len(cut.text) < len("Mi hermano vive en Barcelona y trabaja como médico. Tiene una casa grande cerca del mar. Cada verano lo visitamos con nuestros niños.")
+        assert len(cut.text) < len(
+            "Mi hermano vive en Barcelona y trabaja como médico. Tiene una casa grande cerca del mar. Cada verano lo visitamos con nuestros niños."
+        )
 
 
 async def test_a_short_noise_burst_does_not_cancel_the_answer(server: Server) -> None:
@@ -72,8 +83,9 @@ async def test_a_short_noise_burst_does_not_cancel_the_answer(server: Server) ->
         burst = (rng.standard_normal(int(0.12 * 48_000)) * 6000).astype(np.int16)
         mark = len(call.events)
         await call.mic.play(burst).wait()
-        done = await call.wait_for("response.done", lambda e: e["response"]["id"] == response_id,
-                                   after=mark, timeout=60)
+        done = await call.wait_for(
+            "response.done", lambda e: e["response"]["id"] == response_id, after=mark, timeout=60
+        )
         assert done["response"]["status"] == "completed"
         assert not call.of_type("output_audio_buffer.cleared")
 
@@ -86,4 +98,18 @@ async def test_response_cancel_from_the_client(server: Server) -> None:
         assert done["response"]["id"] == started["response_id"]
         assert done["response"]["status"] == "cancelled"
         assert call.of_type("output_audio_buffer.cleared")
+        # The client may truncate further, to what its own speaker really played.
+        item_id = call.of_type("response.output_audio_transcript.delta")[0]["item_id"]
+        call.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 0,
+            }
+        )
+        truncated = await call.wait_for("conversation.item.truncated")
+        assert truncated["item_id"] == item_id and truncated["audio_end_ms"] == 0
+        item = server.gateway.registry.calls[0].model_session.conversation.get(item_id)
+        assert item is not None and item.text == "" and item.status == "incomplete"
         await wait_until(lambda: call.received.silent_since(call.event_time(done), 0.3) is not None)

@@ -52,11 +52,20 @@ async def test_bad_events_get_error_events_and_the_call_survives(server: Server)
             ('{"no": "type"}', "missing_type"),
             ('{"type": "nope.nothing", "event_id": "evt_1"}', "unknown_event"),
             ('{"type": "session.update", "session": {"scenario": "karaoke"}}', "invalid_scenario"),
-            ('{"type": "session.update", "session": {"audio": {"input": {"turn_detection": {"threshold": 7}}}}}', "invalid_session"),
+            (
+                '{"type": "session.update", "session": {"audio": {"input": {"turn_detection": {"threshold": 7}}}}}',
+                "invalid_session",
+            ),
             ('{"type": "conversation.item.create", "item": {"content": []}}', "invalid_item"),
-            ('{"type": "conversation.item.create", "item": {"content": [{"type": "input_image", "image_url": "http://x"}]}}', "invalid_image"),
+            (
+                '{"type": "conversation.item.create", "item": {"content": [{"type": "input_image", "image_url": "http://x"}]}}',
+                "invalid_image",
+            ),
             ('{"type": "response.cancel"}', "response_cancel_not_active"),
-            ('{"type": "conversation.item.truncate", "item_id": "item_x", "audio_end_ms": 10}', "item_not_found"),
+            (
+                '{"type": "conversation.item.truncate", "item_id": "item_x", "audio_end_ms": 10}',
+                "item_not_found",
+            ),
             ('{"type": "input_audio_buffer.append", "audio": ""}', "unsupported_event"),
         ]
         for message, code in bad:
@@ -66,9 +75,17 @@ async def test_bad_events_get_error_events_and_the_call_survives(server: Server)
             assert error["error"]["code"] == code, (message, error)
         unknown = [e for e in call.of_type("error") if e["error"]["code"] == "unknown_event"][0]
         assert unknown["error"]["event_id"] == "evt_1"
-        call.send({"type": "session.update", "session": {"instructions": "be brief",
-                                                         "tools": [], "tracing": "auto",
-                                                         "audio": {"output": {"voice": "marin"}}}})
+        call.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "instructions": "be brief",
+                    "tools": [],
+                    "tracing": "auto",
+                    "audio": {"output": {"voice": "marin"}},
+                },
+            }
+        )
         updated = await call.wait_for("session.updated")
         assert updated["session"]["instructions"] == "be brief"
         assert updated["session"]["audio"]["output"]["voice"] == "marin"
@@ -78,8 +95,12 @@ async def test_bad_events_get_error_events_and_the_call_survives(server: Server)
 
 async def test_video_only_call_works_and_video_is_drained(server: Server) -> None:
     image = np.full((240, 320, 3), 128, dtype=np.uint8)
-    async with CallClient(server.http, audio=False, video=StillImageTrack(image),
-                          session={"scenario": "interpreter", "video": {"fps": 2}}) as call:
+    async with CallClient(
+        server.http,
+        audio=False,
+        video=StillImageTrack(image),
+        session={"scenario": "interpreter", "video": {"fps": 2}},
+    ) as call:
         await call.wait_for("session.created")
         server_call = server.gateway.registry.calls[0]
         await wait_until(lambda: server_call.latest_video.frames >= 10, timeout=15)
@@ -92,7 +113,9 @@ async def test_audio_only_call_streams_paced_silence(server: Server) -> None:
         await wait_until(lambda: len(call.received.times) >= 25, timeout=10)
         assert call.received.voiced_seconds() == 0.0
         server_call = server.gateway.registry.calls[0]
-        await wait_until(lambda: bool(server_call._audio_inputs) and server_call._audio_inputs[0].frames > 10)
+        await wait_until(
+            lambda: bool(server_call._audio_inputs) and server_call._audio_inputs[0].frames > 10
+        )
 
 
 async def test_closing_many_calls_leaves_nothing_behind(server: Server) -> None:
@@ -114,6 +137,11 @@ async def test_closing_many_calls_leaves_nothing_behind(server: Server) -> None:
         assert server_call.output.readyState == "ended"
     gc.collect()
     started = time.monotonic()
-    tracks = [o for o in gc.get_objects() if isinstance(o, MediaStreamTrack) and o.readyState == "live"
-              and type(o).__module__.startswith("rtc")]
+    tracks = [
+        o
+        for o in gc.get_objects()
+        if isinstance(o, MediaStreamTrack)
+        and o.readyState == "live"
+        and type(o).__module__.startswith("rtc")
+    ]
     assert tracks == [], time.monotonic() - started

@@ -40,10 +40,16 @@ async def test_english_utterance_is_translated_to_spanish_and_spoken(
         assert call.received.first_voice_after(spoke_at) is not None
         assert call.received.voiced_seconds(spoke_at) > 1.0
         kinds = [e["type"] for e in call.events]
-        order = ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
-                 "response.created", "response.output_audio_transcript.delta",
-                 "output_audio_buffer.started", "output_audio_buffer.stopped",
-                 "response.output_audio_transcript.done", "response.done"]
+        order = [
+            "input_audio_buffer.speech_started",
+            "input_audio_buffer.speech_stopped",
+            "response.created",
+            "response.output_audio_transcript.delta",
+            "output_audio_buffer.started",
+            "output_audio_buffer.stopped",
+            "response.output_audio_transcript.done",
+            "response.done",
+        ]
         positions = [kinds.index(k) for k in order]
         assert positions == sorted(positions), kinds
 
@@ -67,9 +73,16 @@ async def test_spanish_utterance_is_translated_to_english(server: Server, clips:
 async def test_typed_text_is_translated(server: Server) -> None:
     async with CallClient(server.http, session=INTERPRETER) as call:
         await call.wait_for("session.created")
-        call.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": "¿Dónde está la estación de tren?"}]}})
+        call.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "¿Dónde está la estación de tren?"}],
+                },
+            }
+        )
         call.send({"type": "response.create"})
         done = await call.wait_for("translation.done")
         assert done["source_language"] == "es"

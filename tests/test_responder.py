@@ -40,8 +40,12 @@ async def rig() -> AsyncIterator[Rig]:
     model = FakeModel()
     session = model.session()
     metrics = Metrics()
-    responder = Responder(sender=EventSender(lambda m: events.append(json.loads(m))), output=output,
-                          session=session, metrics=metrics)
+    responder = Responder(
+        sender=EventSender(lambda m: events.append(json.loads(m))),
+        output=output,
+        session=session,
+        metrics=metrics,
+    )
     responder.settings = TurnSettings(min_interruption_ms=400)
     responder.scenario = EchoScenario(model, session, {})
     frames: list[float] = []
@@ -74,7 +78,9 @@ async def test_speculative_answer_is_held_until_the_turn_ends(rig: Rig) -> None:
     assert rig.session.transcribed == [16_000]  # reused, not transcribed again
     kinds = rig.kinds()
     assert kinds.index("input_audio_buffer.speech_stopped") < kinds.index("response.created")
-    assert kinds.index("conversation.item.input_audio_transcription.completed") < kinds.index("response.done")
+    assert kinds.index("conversation.item.input_audio_transcription.completed") < kinds.index(
+        "response.done"
+    )
 
 
 async def test_stale_speculation_is_dropped_and_the_turn_answered_afresh(rig: Rig) -> None:
@@ -93,7 +99,9 @@ async def _answer_playing(rig: Rig, text: str = "One. Two. Three.") -> str:
     assert rig.responder.create_response()
     await wait_until(lambda: "output_audio_buffer.started" in rig.kinds())
     await wait_until(lambda: len(rig.frames) > 10 and rig.frames[-1] > 0)
-    return str(rig.events[[e["type"] for e in rig.events].index("response.created")]["response"]["id"])
+    return str(
+        rig.events[[e["type"] for e in rig.events].index("response.created")]["response"]["id"]
+    )
 
 
 async def test_onset_pauses_at_once_and_noise_without_words_resumes(rig: Rig) -> None:
@@ -104,7 +112,9 @@ async def test_onset_pauses_at_once_and_noise_without_words_resumes(rig: Rig) ->
     await wait_until(lambda: len(rig.frames) > mark + 3)
     assert max(rig.frames[mark + 1 :]) == 0  # silent while we decide
     rig.session.heard = ""  # a cough: no words
-    rig.responder.on_speech_stopped(SpeechStopped(200, revision=-1, audio=audio(0.2), speech_ms=200))
+    rig.responder.on_speech_stopped(
+        SpeechStopped(200, revision=-1, audio=audio(0.2), speech_ms=200)
+    )
     await wait_until(lambda: not rig.output.paused)
     await wait_until(lambda: rig.frames[-1] > 0)  # the answer goes on where it stopped
     await wait_until(lambda: "response.done" in rig.kinds(), timeout=10)
@@ -118,7 +128,9 @@ async def test_short_speech_with_words_interrupts(rig: Rig) -> None:
     await _answer_playing(rig)
     rig.responder.on_speech_started(SpeechStarted(0))
     rig.session.heard = "stop"
-    rig.responder.on_speech_stopped(SpeechStopped(300, revision=-1, audio=audio(0.3), speech_ms=300))
+    rig.responder.on_speech_stopped(
+        SpeechStopped(300, revision=-1, audio=audio(0.3), speech_ms=300)
+    )
     await wait_until(lambda: "output_audio_buffer.cleared" in rig.kinds())
     statuses = [e["response"]["status"] for e in rig.events if e["type"] == "response.done"]
     assert statuses[0] == "cancelled"
@@ -132,8 +144,11 @@ async def test_long_speech_interrupts_before_it_ends_and_truncates(rig: Rig) -> 
     assert "output_audio_buffer.cleared" not in rig.kinds()
     rig.responder.on_speech_progress(450)
     kinds = rig.kinds()
-    assert kinds[-3:] == ["output_audio_buffer.cleared", "response.output_audio_transcript.done",
-                          "response.done"]
+    assert kinds[-3:] == [
+        "output_audio_buffer.cleared",
+        "response.output_audio_transcript.done",
+        "response.done",
+    ]
     assert rig.events[-1]["response"]["status"] == "cancelled"
     assert rig.output.queued_ms == 0 and not rig.output.paused
     item = [i for i in rig.session.conversation.items if i.role == "assistant"][0]
@@ -150,7 +165,9 @@ async def test_no_interruption_when_interrupt_response_is_false(rig: Rig) -> Non
     rig.responder.on_speech_started(SpeechStarted(0))
     rig.responder.on_speech_progress(2000)
     assert not rig.output.paused
-    rig.responder.on_speech_stopped(SpeechStopped(2000, revision=-1, audio=audio(2), speech_ms=2000))
+    rig.responder.on_speech_stopped(
+        SpeechStopped(2000, revision=-1, audio=audio(2), speech_ms=2000)
+    )
     await wait_until(lambda: rig.kinds().count("response.done") == 2, timeout=10)
     statuses = [e["response"]["status"] for e in rig.events if e["type"] == "response.done"]
     assert statuses == ["completed", "completed"]

@@ -5,16 +5,43 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtc.turns import SpeechPaused, SpeechStarted, SpeechStopped, TurnDetector, TurnEvent, TurnSettings
+from rtc.turns import (
+    SpeechPaused,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetector,
+    TurnEvent,
+    TurnSettings,
+    VoiceLost,
+    VoiceOnset,
+)
 from rtc.vad import CHUNK_MS, CHUNK_SAMPLES
 
 
-def run(detector: TurnDetector, probabilities: list[float]) -> list[tuple[int, TurnEvent]]:
+def run(
+    detector: TurnDetector, probabilities: list[float], *, raw: bool = False
+) -> list[tuple[int, TurnEvent]]:
+    """Feed a timeline; by default only the speech events (not the voice hints)."""
     out: list[tuple[int, TurnEvent]] = []
     for i, p in enumerate(probabilities):
         chunk = np.full(CHUNK_SAMPLES, i, dtype=np.float32)  # chunk index as its "audio"
-        out += [(i, e) for e in detector.push(chunk, p)]
+        out += [
+            (i, e)
+            for e in detector.push(chunk, p)
+            if raw or not isinstance(e, VoiceOnset | VoiceLost)
+        ]
     return out
+
+
+def test_first_voiced_chunk_is_an_onset_hint_and_a_click_is_lost() -> None:
+    d = TurnDetector(TurnSettings(min_speech_ms=64))
+    events = run(d, [0.0, 0.9, 0.0, 0.9, 0.9], raw=True)
+    assert [(i, type(e)) for i, e in events] == [
+        (1, VoiceOnset),
+        (2, VoiceLost),
+        (3, VoiceOnset),
+        (4, SpeechStarted),
+    ]
 
 
 def test_speech_needs_min_speech_ms_of_voice() -> None:

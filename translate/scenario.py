@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from model.base import OmniModel
-from model.text import split_sentences
 from model.scenario import ResponseSink, Scenario, ScenarioConfigError, UserTurn
+from model.text import split_sentences
 from model.types import SpeechChunk
 from translate.langid import guess_language
 
@@ -31,7 +31,8 @@ def language_pair(config: Mapping[str, Any]) -> tuple[str, str]:
         or langs[0] == langs[1]
     ):
         raise ScenarioConfigError(
-            "invalid_languages", "languages must be a pair of two different codes, e.g. [\"en\", \"es\"]"
+            "invalid_languages",
+            'languages must be a pair of two different codes, e.g. ["en", "es"]',
         )
     return (langs[0].lower(), langs[1].lower())
 

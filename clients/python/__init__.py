@@ -1,5 +1,5 @@
 """A Python WebRTC client for omnilive, used by `omnilive call`, the tests and the benchmarks."""
 
-from clients.python.client import CallClient, ReceivedAudio, ScriptedAudioTrack
+from clients.python.client import CallClient, ReceivedAudio, ScriptedAudioTrack, Utterance
 
-__all__ = ["CallClient", "ReceivedAudio", "ScriptedAudioTrack"]
+__all__ = ["CallClient", "ReceivedAudio", "ScriptedAudioTrack", "Utterance"]

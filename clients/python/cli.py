@@ -14,6 +14,7 @@ import av
 import httpx
 import numpy as np
 from aiortc.contrib.media import MediaPlayer
+from aiortc.mediastreams import MediaStreamTrack
 from numpy.typing import NDArray
 
 from clients.python.client import SAMPLE_RATE, CallClient, StillImageTrack
@@ -25,16 +26,19 @@ def load_audio(path: str) -> NDArray[np.int16]:
     out: list[NDArray[np.int16]] = []
     with av.open(path) as container:
         for frame in container.decode(audio=0):
-            out += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-    out += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+            out += [_int16(f) for f in resampler.resample(frame)]
+    out += [_int16(f) for f in resampler.resample(None)]
     return np.concatenate(out).astype(np.int16) if out else np.zeros(0, np.int16)
+
+
+def _int16(frame: av.AudioFrame) -> NDArray[np.int16]:
+    return frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
 
 
 def load_image(path: str) -> NDArray[np.uint8]:
     with av.open(path) as container:
         frame = next(container.decode(video=0))
-        rgb: NDArray[np.uint8] = frame.to_ndarray(format="rgb24")
-        return rgb
+        return frame.to_ndarray(format="rgb24").astype(np.uint8, copy=False)
 
 
 def write_wav(path: str, pcm: NDArray[np.int16], rate: int = SAMPLE_RATE) -> None:
@@ -56,7 +60,7 @@ async def _call(args: argparse.Namespace) -> int:
         session["scenario"] = args.scenario
     if args.languages:
         session["languages"] = [x.strip() for x in args.languages.split(",")]
-    video = None
+    video: MediaStreamTrack | None = None
     if args.image:
         video = StillImageTrack(load_image(args.image))
     elif args.video:
@@ -73,9 +77,16 @@ async def _call(args: argparse.Namespace) -> int:
             if args.wav and client.mic is not None:
                 await client.mic.play(load_audio(args.wav)).wait()
             if args.text:
-                client.send({"type": "conversation.item.create", "item": {
-                    "type": "message", "role": "user",
-                    "content": [{"type": "input_text", "text": args.text}]}})
+                client.send(
+                    {
+                        "type": "conversation.item.create",
+                        "item": {
+                            "type": "message",
+                            "role": "user",
+                            "content": [{"type": "input_text", "text": args.text}],
+                        },
+                    }
+                )
                 client.send({"type": "response.create"})
             deadline = time.monotonic() + args.timeout
             if args.wav or args.text:
@@ -89,8 +100,10 @@ async def _call(args: argparse.Namespace) -> int:
         finally:
             await client.hangup()
         write_wav(args.record, client.received.pcm())
-        print(f"recorded {client.received.voiced_seconds():.1f}s of voice to {args.record}",
-              file=sys.stderr)
+        print(
+            f"recorded {client.received.voiced_seconds():.1f}s of voice to {args.record}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -9,6 +9,7 @@ with per-frame loudness so callers can tell when it starts and stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import json
 import time
@@ -30,6 +31,19 @@ _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 VOICE_RMS = 200.0
 
 
+@dataclass
+class Utterance:
+    """One queued utterance: when its first sample went out, and when it was all sent."""
+
+    pcm: NDArray[np.int16]
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float | None = None
+
+    async def wait(self) -> None:
+        await self.done.wait()
+
+
 class ScriptedAudioTrack(MediaStreamTrack):
     """A microphone that sends silence, or the utterances it is told to play."""
 
@@ -37,19 +51,17 @@ class ScriptedAudioTrack(MediaStreamTrack):
 
     def __init__(self) -> None:
         super().__init__()
-        self._queue: list[NDArray[np.int16]] = []
+        self._queue: list[Utterance] = []
         self._offset = 0
         self._start: float | None = None
         self._timestamp = 0
-        self.playing_since: float | None = None
         self.last_played_at: float | None = None
-        self._done: asyncio.Event | None = None
 
-    def play(self, pcm: NDArray[np.int16]) -> asyncio.Event:
-        """Queue 48 kHz mono audio; the event is set once it has all been sent."""
-        self._queue.append(pcm.astype(np.int16, copy=False))
-        self._done = asyncio.Event()
-        return self._done
+    def play(self, pcm: NDArray[np.int16]) -> Utterance:
+        """Queue 48 kHz mono audio to say after what is already queued."""
+        utterance = Utterance(pcm.astype(np.int16, copy=False))
+        self._queue.append(utterance)
+        return utterance
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -64,21 +76,20 @@ class ScriptedAudioTrack(MediaStreamTrack):
         out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         filled = 0
         while filled < FRAME_SAMPLES and self._queue:
-            if self.playing_since is None:
-                self.playing_since = time.monotonic()
             head = self._queue[0]
-            n = min(FRAME_SAMPLES - filled, len(head) - self._offset)
-            out[filled : filled + n] = head[self._offset : self._offset + n]
+            if head.started_at is None:
+                head.started_at = time.monotonic()
+                head.started.set()
+            n = min(FRAME_SAMPLES - filled, len(head.pcm) - self._offset)
+            out[filled : filled + n] = head.pcm[self._offset : self._offset + n]
             filled += n
             self._offset += n
-            if self._offset >= len(head):
+            if self._offset >= len(head.pcm):
                 self._queue.pop(0)
                 self._offset = 0
+                head.done.set()
         if filled:
             self.last_played_at = time.monotonic()
-        if not self._queue and self.playing_since is not None and self._done is not None:
-            self.playing_since = None
-            self._done.set()
         frame = av.AudioFrame.from_ndarray(out[None, :], format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._timestamp
@@ -136,8 +147,11 @@ class ReceivedAudio:
         return None
 
     def voiced_seconds(self, since: float = 0.0) -> float:
-        return sum(0.02 for at, level in zip(self.times, self.rms, strict=False)
-                   if at >= since and level > VOICE_RMS)
+        return sum(
+            0.02
+            for at, level in zip(self.times, self.rms, strict=False)
+            if at >= since and level > VOICE_RMS
+        )
 
     def pcm(self) -> NDArray[np.int16]:
         return np.concatenate(self.samples) if self.samples else np.zeros(0, np.int16)
@@ -188,8 +202,9 @@ class CallClient:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = self.pc.localDescription.sdp
         if self.session is None:
-            response = await self.http.post("/v1/realtime/calls", content=offer,
-                                            headers={"Content-Type": "application/sdp"})
+            response = await self.http.post(
+                "/v1/realtime/calls", content=offer, headers={"Content-Type": "application/sdp"}
+            )
         else:
             response = await self.http.post(
                 "/v1/realtime/calls",
@@ -213,8 +228,10 @@ class CallClient:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if not isinstance(frame, av.AudioFrame):
+                continue
             for out in resampler.resample(frame):
-                self.received.add(out.to_ndarray().reshape(-1))
+                self.received.add(out.to_ndarray().reshape(-1).astype(np.int16, copy=False))
 
     def _on_message(self, message: str | bytes) -> None:
         event = json.loads(message)
@@ -255,10 +272,8 @@ class CallClient:
 
     async def hangup(self, *, delete: bool = True) -> None:
         if delete and self.location is not None:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 await self.http.delete(self.location)
-            except httpx.HTTPError:
-                pass
         await self.pc.close()
         for task in self._tasks:
             task.cancel()

@@ -124,4 +124,6 @@ class WhisperASR:
         if result.no_speech_prob > 0.6 and result.scores and result.scores[0] < -1.0:
             text = ""
         total = sum(p for _, p in allowed) if allowed else 1.0
-        return Transcript(text=text, language=language, language_probability=probability / (total or 1.0))
+        return Transcript(
+            text=text, language=language, language_probability=probability / (total or 1.0)
+        )

@@ -31,7 +31,9 @@ class EmbeddedModel(OmniModel):
 
     def __init__(self, *, asr_threads: int = 2, workers: int = 2) -> None:
         self._asr_threads = asr_threads
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omnilive-model")
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="omnilive-model"
+        )
         self._asr: WhisperASR | None = None
         self._english: PiperEnglishVoice | None = None
         self._espeak: EspeakVoices | None = None
@@ -87,13 +89,17 @@ class EmbeddedModel(OmniModel):
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._translator is not None:
+            self._translator.close()
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run blocking inference on the model's worker threads."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     # The accessors below are for sessions; they assume load() succeeded.
-    def transcribe_blocking(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+    def transcribe_blocking(
+        self, audio: NDArray[np.float32], languages: Sequence[str]
+    ) -> Transcript:
         assert self._asr is not None
         return self._asr.transcribe(audio, languages)
 

