@@ -171,3 +171,14 @@ async def test_no_interruption_when_interrupt_response_is_false(rig: Rig) -> Non
     await wait_until(lambda: rig.kinds().count("response.done") == 2, timeout=10)
     statuses = [e["response"]["status"] for e in rig.events if e["type"] == "response.done"]
     assert statuses == ["completed", "completed"]
+
+
+async def test_create_response_false_waits_for_response_create(rig: Rig) -> None:
+    rig.responder.settings = TurnSettings(create_response=False)
+    rig.responder.on_speech_started(SpeechStarted(0))
+    rig.responder.on_speech_paused(SpeechPaused(revision=1, audio=audio(1)))
+    rig.responder.on_speech_stopped(SpeechStopped(1000, revision=1, audio=audio(1), speech_ms=1000))
+    await asyncio.sleep(0.05)
+    assert "input_audio_buffer.speech_stopped" in rig.kinds()
+    assert "response.created" not in rig.kinds()
+    assert rig.session.transcribed == []
