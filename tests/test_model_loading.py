@@ -17,7 +17,7 @@ def test_missing_weight_package_is_named() -> None:
 
 
 def test_missing_apertium_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mt.shutil, "which", lambda _name: None)
+    monkeypatch.setattr("shutil.which", lambda _name: None)
     with pytest.raises(ModelLoadError, match="apertium-eng-spa"):
         mt.ApertiumTranslator()
 
