@@ -2,7 +2,7 @@
 
 from model.base import Capabilities, OmniModel, OmniSession
 from model.errors import ModelError, ModelLoadError, UnsupportedError
-from model.types import SpeechChunk, Transcript
+from model.types import SpeechChunk, TextLine, Transcript
 
 __all__ = [
     "Capabilities",
@@ -11,6 +11,7 @@ __all__ = [
     "OmniModel",
     "OmniSession",
     "SpeechChunk",
+    "TextLine",
     "Transcript",
     "UnsupportedError",
 ]

@@ -15,7 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.conversation import Conversation
-from model.types import SpeechChunk, Transcript
+from model.errors import UnsupportedError
+from model.types import SpeechChunk, TextLine, Transcript
 
 ProgressCallback = Callable[[str], None]
 
@@ -34,6 +35,8 @@ class Capabilities:
     """(source, target) pairs it can translate text between."""
     vision: bool = False
     """Can look at images."""
+    ocr: bool = False
+    """Can read printed text in images (`read_text`)."""
 
     def can_interpret(self, a: str, b: str) -> bool:
         return (a, b) in self.translation_pairs and (b, a) in self.translation_pairs
@@ -49,6 +52,7 @@ class Capabilities:
             "spoken_languages": sorted(self.spoken_languages),
             "translation_pairs": [list(p) for p in sorted(self.translation_pairs)],
             "vision": self.vision,
+            "ocr": self.ocr,
         }
 
 
@@ -74,6 +78,10 @@ class OmniSession(ABC):
 
         Cancelling the consumer stops the synthesis at the next sentence.
         """
+
+    async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
+        """Read printed text in an RGB image, line by line, top to bottom."""
+        raise UnsupportedError("this backend cannot read text in images")
 
     def truncate(self, item_id: str, audio_end_ms: float) -> str | None:
         """Keep only what the user actually heard of an assistant item."""

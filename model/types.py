@@ -28,6 +28,17 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class TextLine:
+    """One line of text read from an image, top to bottom."""
+
+    text: str
+    score: float
+    """Recognition confidence, 0..1."""
+    box: tuple[int, int, int, int]
+    """x0, y0, x1, y1 in pixels."""
+
+
+@dataclass(frozen=True)
 class SpeechChunk:
     """A piece of synthesized speech: one sentence, or part of one."""
 

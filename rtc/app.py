@@ -20,6 +20,7 @@ from rtc.errors import GatewayError, TooManyCalls
 from rtc.gateway import Gateway
 from rtc.signaling import router
 from rtc.vad import SileroVAD
+from rtc.web import mount_web
 
 logger = logging.getLogger("omnilive")
 
@@ -65,6 +66,7 @@ def create_app(
     app = FastAPI(title="omnilive", version="0.1.0", lifespan=lifespan)
     app.state.gateway = gateway
     app.include_router(router)
+    mount_web(app)
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
