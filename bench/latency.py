@@ -64,17 +64,7 @@ async def measure(
 
             # Barge-in: onset of speech over a long answer -> the answer audio goes quiet.
             mark = len(call.events)
-            call.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": LONG_TEXT}],
-                    },
-                }
-            )
-            call.send({"type": "response.create"})
+            call.send_text(LONG_TEXT)
             started = await call.wait_for("output_audio_buffer.started", after=mark)
             answer_id = started["response_id"]
             await asyncio.sleep(0.8)

@@ -2,10 +2,11 @@
 
 from model.base import Capabilities, OmniModel, OmniSession
 from model.errors import ModelError, ModelLoadError, UnsupportedError
-from model.types import SpeechChunk, TextLine, Transcript
+from model.types import FaceEmotion, SpeechChunk, TextLine, Transcript
 
 __all__ = [
     "Capabilities",
+    "FaceEmotion",
     "ModelError",
     "ModelLoadError",
     "OmniModel",

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from model.conversation import Conversation
 from model.errors import UnsupportedError
-from model.types import SpeechChunk, TextLine, Transcript
+from model.types import FaceEmotion, SpeechChunk, TextLine, Transcript
 
 ProgressCallback = Callable[[str], None]
 
@@ -37,6 +37,8 @@ class Capabilities:
     """Can look at images."""
     ocr: bool = False
     """Can read printed text in images (`read_text`)."""
+    emotion: bool = False
+    """Can read facial expressions (`read_faces`)."""
 
     def can_interpret(self, a: str, b: str) -> bool:
         return (a, b) in self.translation_pairs and (b, a) in self.translation_pairs
@@ -53,6 +55,7 @@ class Capabilities:
             "translation_pairs": [list(p) for p in sorted(self.translation_pairs)],
             "vision": self.vision,
             "ocr": self.ocr,
+            "emotion": self.emotion,
         }
 
 
@@ -82,6 +85,10 @@ class OmniSession(ABC):
     async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
         """Read printed text in an RGB image, line by line, top to bottom."""
         raise UnsupportedError("this backend cannot read text in images")
+
+    async def read_faces(self, rgb: NDArray[np.uint8]) -> list[FaceEmotion]:
+        """Faces in an RGB frame with their expressions, largest first."""
+        raise UnsupportedError("this backend cannot read facial expressions")
 
     def truncate(self, item_id: str, audio_end_ms: float) -> str | None:
         """Keep only what the user actually heard of an assistant item."""

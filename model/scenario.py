@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.base import OmniModel, OmniSession
+from model.emotion import EmotionState
 from model.types import SpeechChunk, Transcript
 
 
@@ -30,6 +31,8 @@ class UserTurn:
     """Typed text (`input_text`), when typed."""
     images: tuple[bytes, ...] = field(default_factory=tuple)
     """Encoded images sent with the turn (`input_image`)."""
+    trigger: str = "user"
+    """"user", or "emotion" when the scenario asked to speak up because of what it saw."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ class Scenario(ABC):
 
     def push_video(self, sample: VideoSample) -> None:  # noqa: B027
         """A sampled camera frame (called at most `video_fps` times a second)."""
+
+    def on_emotion(self, state: EmotionState, frustrated_s: float) -> bool:
+        """The user's expression, after every look. Return True to be given a turn to speak up."""
+        return False
 
     @abstractmethod
     async def respond(self, turn: UserTurn, out: ResponseSink) -> None:

@@ -39,6 +39,20 @@ class TextLine:
 
 
 @dataclass(frozen=True)
+class FaceEmotion:
+    """One face and its expression; holds no pixels."""
+
+    box: tuple[int, int, int, int]
+    """x, y, width, height in the analysed frame's pixels."""
+    label: str
+    """angry, disgusted, fearful, happy, sad, surprised or neutral."""
+    score: float
+    """Probability of `label`."""
+    probabilities: dict[str, float]
+    """Probability of each label (they sum to 1)."""
+
+
+@dataclass(frozen=True)
 class SpeechChunk:
     """A piece of synthesized speech: one sentence, or part of one."""
 

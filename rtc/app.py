@@ -27,8 +27,9 @@ logger = logging.getLogger("omnilive")
 
 def default_scenarios() -> dict[str, type[Scenario]]:
     from translate.scenario import InterpreterScenario
+    from tutor.scenario import TutorScenario
 
-    return {"interpreter": InterpreterScenario}
+    return {"interpreter": InterpreterScenario, "tutor": TutorScenario}
 
 
 def build_model(backend: str) -> OmniModel:

@@ -12,24 +12,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
-import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
-from numpy.typing import NDArray
 
 from model.base import OmniModel
-from model.scenario import Scenario, ScenarioConfigError, VideoSample
+from model.emotion import EmotionState
+from model.scenario import Scenario, ScenarioConfigError
 from rtc import events as ev
 from rtc import tuning
 from rtc.audio_out import OutputAudioTrack
+from rtc.camera import CameraSampler
 from rtc.errors import BadRequest, InvalidEvent
 from rtc.events import EventSender, new_id
 from rtc.media_in import AudioInput, LatestFrame, drain_video
 from rtc.metrics import Metrics
 from rtc.responder import Responder
-from rtc.session import apply_update, default_session, turn_settings
+from rtc.session import apply_update, default_session, emotion_enabled, turn_settings
 from rtc.turns import (
     SpeechPaused,
     SpeechStarted,
@@ -90,6 +89,13 @@ class Call:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=settings.ice_servers or None))
         self.detector: TurnDetector | None = None
         self.latest_video = LatestFrame()
+        self.camera = CameraSampler(
+            self.latest_video,
+            self.model_session,
+            lambda: self.scenario,
+            self._on_emotion,
+            self.created_at,
+        )
         self._audio_inputs: list[AudioInput] = []
         self._channel: RTCDataChannel | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,7 +133,7 @@ class Call:
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
         self._spawn(self._watchdog(), "watchdog")
-        self._spawn(self._sample_video(), "video sampler")
+        self._spawn(self.camera.run(), "camera sampler")
         logger.info(
             "%saccepted: media=%s scenario=%s",
             self._log,
@@ -140,6 +146,9 @@ class Call:
         """Make the running call follow `session_config` (scenario, turn detection)."""
         settings = turn_settings(self.session_config)
         self.responder.settings = settings
+        self.camera.emotion_enabled = (
+            emotion_enabled(self.session_config) and self.model.capabilities.emotion
+        )
         if settings is None:
             self.detector = None
         elif self.detector is None or self.detector.settings != settings:
@@ -202,21 +211,12 @@ class Call:
             if detector.speaking:
                 self.responder.on_speech_progress(detector.speech_ms)
 
-    async def _sample_video(self) -> None:
-        while True:
-            scenario = self.scenario
-            fps = scenario.video_fps if scenario is not None else 0.0
-            if scenario is None or fps <= 0:
-                await asyncio.sleep(0.5)
-                continue
-            started = time.monotonic()
-            frame = await self.latest_video.next()
-            # Converted only now that it is sampled, in a worker thread.
-            rgb = await asyncio.to_thread(_to_rgb, frame)
-            scenario.push_video(
-                VideoSample(rgb=rgb, timestamp_s=time.monotonic() - self.created_at)
-            )
-            await asyncio.sleep(max(0.0, 1.0 / fps - (time.monotonic() - started)))
+    def _on_emotion(self, state: EmotionState, frustrated_s: float, changed: bool) -> None:
+        if changed:
+            self.sender.emit("emotion.state", state.as_event())
+        scenario = self.scenario
+        if scenario is not None and scenario.on_emotion(state, frustrated_s):
+            self.responder.speak_up("emotion")
 
     # -- events --------------------------------------------------------------------
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
@@ -385,10 +385,6 @@ class Call:
     @property
     def task_count(self) -> int:
         return len(self._tasks)
-
-
-def _to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
-    return frame.to_ndarray(format="rgb24").astype(np.uint8, copy=False)
 
 
 def _check_offer(sdp: str) -> None:

@@ -262,6 +262,11 @@ class Responder:
         self.start(UserTurn(item_id=item_id, text=text, images=images))
         return True
 
+    def speak_up(self, trigger: str) -> None:
+        """The scenario wants to say something unprompted (e.g. it saw the user frown)."""
+        if self._current is None and self._barge_in_at is None and self.scenario is not None:
+            self.start(UserTurn(item_id=new_id("item"), trigger=trigger))
+
     def cancel_current(self, reason: str) -> bool:
         if self._current is None:
             return False

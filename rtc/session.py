@@ -14,6 +14,8 @@ SCENARIOS = ("tutor", "interpreter", "explainer", "chat")
 DEFAULT_SCENARIO = "tutor"
 DEFAULT_VIDEO_FPS = {"tutor": 1.0, "interpreter": 0.0, "explainer": 2.0, "chat": 1.0}
 MAX_VIDEO_FPS = 15.0
+#: Emotion reading is on by default where the scenario adapts to it.
+DEFAULT_EMOTION = {"tutor": True, "interpreter": False, "explainer": False, "chat": False}
 
 DEFAULT_TURN_DETECTION: dict[str, Any] = {
     "type": "server_vad",
@@ -52,6 +54,7 @@ def default_session(model_name: str) -> dict[str, Any]:
         "scenario": DEFAULT_SCENARIO,
         "languages": ["en", "es"],
         "video": {"fps": DEFAULT_VIDEO_FPS[DEFAULT_SCENARIO]},
+        "emotion": {"enabled": DEFAULT_EMOTION[DEFAULT_SCENARIO]},
     }
 
 
@@ -80,6 +83,8 @@ def apply_update(current: Mapping[str, Any], update: Any) -> dict[str, Any]:
     # A new scenario brings its own video rate unless the update sets one.
     if "scenario" in update and "video" not in update and new.get("scenario") in DEFAULT_VIDEO_FPS:
         new["video"] = {**(new.get("video") or {}), "fps": DEFAULT_VIDEO_FPS[new["scenario"]]}
+    if "scenario" in update and "emotion" not in update and new.get("scenario") in DEFAULT_EMOTION:
+        new["emotion"] = {"enabled": DEFAULT_EMOTION[new["scenario"]]}
     turn = (new.get("audio") or {}).get("input", {}).get("turn_detection")
     if isinstance(turn, Mapping) and turn.get("type") in ("server_vad", "semantic_vad"):
         # Fill what a partial turn_detection left out.
@@ -108,12 +113,22 @@ def validate(session: Mapping[str, Any]) -> None:
             raise InvalidEvent(
                 "invalid_session", f"session.video.fps must be a number from 0 to {MAX_VIDEO_FPS:g}"
             )
+    emotion = session.get("emotion")
+    if emotion is not None and (
+        not isinstance(emotion, Mapping) or not isinstance(emotion.get("enabled", False), bool)
+    ):
+        raise InvalidEvent("invalid_session", 'session.emotion must be {"enabled": true|false}')
     languages = session.get("languages")
     if languages is not None and (
         not isinstance(languages, list) or not all(isinstance(x, str) for x in languages)
     ):
         raise InvalidEvent("invalid_session", "session.languages must be a list of language codes")
     turn_settings(session)
+
+
+def emotion_enabled(session: Mapping[str, Any]) -> bool:
+    emotion = session.get("emotion")
+    return bool(isinstance(emotion, Mapping) and emotion.get("enabled"))
 
 
 def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:

@@ -21,17 +21,7 @@ LONG_TEXT = (
 
 async def _start_long_answer(call: CallClient) -> dict[str, object]:
     await call.wait_for("session.created")
-    call.send(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": LONG_TEXT}],
-            },
-        }
-    )
-    call.send({"type": "response.create"})
+    call.send_text(LONG_TEXT)
     started = await call.wait_for("output_audio_buffer.started")
     await asyncio.sleep(1.0)  # well into the answer
     return started

@@ -73,17 +73,7 @@ async def test_spanish_utterance_is_translated_to_english(server: Server, clips:
 async def test_typed_text_is_translated(server: Server) -> None:
     async with CallClient(server.http, session=INTERPRETER) as call:
         await call.wait_for("session.created")
-        call.send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": "¿Dónde está la estación de tren?"}],
-                },
-            }
-        )
-        call.send({"type": "response.create"})
+        call.send_text("¿Dónde está la estación de tren?")
         done = await call.wait_for("translation.done")
         assert done["source_language"] == "es"
         assert "station" in done["text"].lower()

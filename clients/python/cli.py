@@ -77,17 +77,7 @@ async def _call(args: argparse.Namespace) -> int:
             if args.wav and client.mic is not None:
                 await client.mic.play(load_audio(args.wav)).wait()
             if args.text:
-                client.send(
-                    {
-                        "type": "conversation.item.create",
-                        "item": {
-                            "type": "message",
-                            "role": "user",
-                            "content": [{"type": "input_text", "text": args.text}],
-                        },
-                    }
-                )
-                client.send({"type": "response.create"})
+                client.send_text(args.text)
             deadline = time.monotonic() + args.timeout
             if args.wav or args.text:
                 try:

@@ -244,6 +244,20 @@ class CallClient:
     def send(self, event: Mapping[str, Any] | str) -> None:
         self.channel.send(event if isinstance(event, str) else json.dumps(event))
 
+    def send_text(self, text: str, *, image_url: str | None = None, respond: bool = True) -> None:
+        """Add a typed user message (optionally with an image) and, by default, ask for an answer."""
+        content: list[dict[str, str]] = [{"type": "input_text", "text": text}]
+        if image_url is not None:
+            content.append({"type": "input_image", "image_url": image_url})
+        self.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "user", "content": content},
+            }
+        )
+        if respond:
+            self.send({"type": "response.create"})
+
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("type") == event_type]
 

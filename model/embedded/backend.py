@@ -15,10 +15,12 @@ from numpy.typing import NDArray
 from model.audio import resample_int16
 from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
 from model.embedded.asr import WhisperASR, whisper_base_dir
+from model.embedded.emotion import FaceEmotionModel
 from model.embedded.mt import ApertiumTranslator
+from model.embedded.ocr import OcrEngine
 from model.embedded.tts import EspeakVoices, PiperEnglishVoice
 from model.errors import ModelLoadError, UnsupportedError
-from model.types import SpeechChunk, Transcript
+from model.types import FaceEmotion, SpeechChunk, TextLine, Transcript
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +40,12 @@ class EmbeddedModel(OmniModel):
         self._english: PiperEnglishVoice | None = None
         self._espeak: EspeakVoices | None = None
         self._translator: ApertiumTranslator | None = None
+        self._ocr: OcrEngine | None = None
+        self._faces: FaceEmotionModel | None = None
+        # Vision runs on its own threads so a page being read never delays speech.
+        self._vision_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="omnilive-vision"
+        )
 
     @property
     def loaded(self) -> bool:
@@ -53,6 +61,8 @@ class EmbeddedModel(OmniModel):
             spoken_languages=spoken,
             translation_pairs=pairs,
             vision=False,
+            ocr=self._ocr is not None,
+            emotion=self._faces is not None,
         )
 
     def load(self, progress: ProgressCallback) -> None:
@@ -63,6 +73,8 @@ class EmbeddedModel(OmniModel):
             ("English voice (Piper, joe medium)", self._load_english),
             ("other voices (espeak-ng)", self._load_espeak),
             ("translation (Apertium eng<->spa)", self._load_translator),
+            ("text reading (RapidOCR, PP-OCR)", self._load_ocr),
+            ("faces and expressions (OpenCV Haar + fer CNN)", self._load_faces),
         ]
         for i, (what, step) in enumerate(steps, 1):
             started = time.perf_counter()
@@ -82,6 +94,12 @@ class EmbeddedModel(OmniModel):
     def _load_translator(self) -> None:
         self._translator = ApertiumTranslator()
 
+    def _load_ocr(self) -> None:
+        self._ocr = OcrEngine()
+
+    def _load_faces(self) -> None:
+        self._faces = FaceEmotionModel()
+
     def session(self) -> EmbeddedSession:
         if not self.loaded:
             raise ModelLoadError("the embedded model is not loaded yet")
@@ -89,12 +107,28 @@ class EmbeddedModel(OmniModel):
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._vision_executor.shutdown(wait=False, cancel_futures=True)
         if self._translator is not None:
             self._translator.close()
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run blocking inference on the model's worker threads."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def run_vision(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._vision_executor, fn)
+
+    async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
+        ocr = self._ocr
+        if ocr is None:
+            raise UnsupportedError("text reading is not loaded")
+        return await self.run_vision(lambda: ocr.read(rgb))
+
+    async def read_faces(self, rgb: NDArray[np.uint8]) -> list[FaceEmotion]:
+        faces = self._faces
+        if faces is None:
+            raise UnsupportedError("face reading is not loaded")
+        return await self.run_vision(lambda: faces.analyze(rgb))
 
     # The accessors below are for sessions; they assume load() succeeded.
     def transcribe_blocking(
@@ -130,6 +164,12 @@ class EmbeddedSession(OmniSession):
 
     async def translate(self, text: str, source: str, target: str) -> str:
         return await self._model.translate(text, source, target)
+
+    async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
+        return await self._model.read_text(rgb)
+
+    async def read_faces(self, rgb: NDArray[np.uint8]) -> list[FaceEmotion]:
+        return await self._model.read_faces(rgb)
 
     async def synthesize(
         self, text: str, language: str, *, sample_rate: int, voice: str | None = None

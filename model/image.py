@@ -1,0 +1,17 @@
+"""Small image helpers shared by backends and scenarios."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def as_rgb(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Check an H x W x 3 (or 4, or gray) uint8 frame and return it as H x W x 3."""
+    if rgb.ndim == 2:
+        return np.repeat(rgb[:, :, None], 3, axis=2)
+    if rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H x W x 3 RGB frame, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {rgb.dtype}")
+    return rgb[:, :, :3]

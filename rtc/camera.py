@@ -1,0 +1,89 @@
+"""The camera path: sample the newest frame at the rate someone needs, read faces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from model.base import OmniSession
+from model.emotion import EmotionState, EmotionTracker
+from model.errors import ModelError
+from model.scenario import Scenario, VideoSample
+from rtc.media_in import LatestFrame
+
+logger = logging.getLogger(__name__)
+
+#: Expressions change slowly; one look a second is enough and costs ~8% of a core.
+EMOTION_FPS = 1.0
+
+
+def to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
+    return frame.to_ndarray(format="rgb24").astype(np.uint8, copy=False)
+
+
+class CameraSampler:
+    """Hands sampled frames to the scenario and, when enabled, reads the user's expression.
+
+    Frames are converted only when sampled, in a worker thread; between samples
+    the newest decoded frame simply replaces the previous one.
+    """
+
+    def __init__(
+        self,
+        latest: LatestFrame,
+        session: OmniSession,
+        scenario: Callable[[], Scenario | None],
+        on_emotion: Callable[[EmotionState, float, bool], None],
+        started_at: float,
+    ) -> None:
+        self.latest = latest
+        self._session = session
+        self._scenario = scenario
+        self._on_emotion = on_emotion
+        self._started_at = started_at
+        self.emotion_enabled = False
+        self.tracker = EmotionTracker()
+        self.samples = 0
+
+    def fps(self) -> float:
+        scenario = self._scenario()
+        wanted = scenario.video_fps if scenario is not None else 0.0
+        if self.emotion_enabled:
+            wanted = max(wanted, EMOTION_FPS)
+        return wanted
+
+    async def run(self) -> None:
+        while True:
+            fps = self.fps()
+            if fps <= 0:
+                await asyncio.sleep(0.5)
+                continue
+            started = time.monotonic()
+            frame = await self.latest.next()
+            rgb = await asyncio.to_thread(to_rgb, frame)
+            now = time.monotonic() - self._started_at
+            sample = VideoSample(rgb=rgb, timestamp_s=now)
+            self.samples += 1
+            scenario = self._scenario()
+            if scenario is not None and scenario.video_fps > 0:
+                scenario.push_video(sample)
+            if self.emotion_enabled:
+                await self._read_emotion(rgb, now)
+            del rgb, sample  # no frame outlives its sample
+            await asyncio.sleep(max(0.0, 1.0 / fps - (time.monotonic() - started)))
+
+    async def _read_emotion(self, rgb: NDArray[np.uint8], now: float) -> None:
+        try:
+            faces = await self._session.read_faces(rgb)
+        except ModelError as exc:
+            logger.warning("emotion reading off: %s", exc)
+            self.emotion_enabled = False
+            return
+        changed = self.tracker.push(faces, now)
+        self._on_emotion(self.tracker.state, self.tracker.frustrated_for(now), changed is not None)

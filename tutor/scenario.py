@@ -1,0 +1,317 @@
+"""The math tutor: reads the problem from the camera and coaches step by step by voice.
+
+Socratic by default: one CAS-checked step at a time, then a question. The
+student's answers are checked with sympy; "I don't get it" gets a simpler
+explanation, "just show me" the whole solution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model.base import OmniModel
+from model.emotion import FRUSTRATED, EmotionState
+from model.scenario import ResponseSink, Scenario, ScenarioConfigError, UserTurn, VideoSample
+from model.types import TextLine
+from tutor.answers import check_answer
+from tutor.intents import classify
+from tutor.mathread import parse_problem, problem_from_lines, problem_from_speech
+from tutor.problems import Problem, Step
+from tutor.speech import speak_math
+from tutor.steps import PlanError, plan
+from tutor.vision import StillnessTracker, different_page, page_signature, sharpness
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_SAMPLE_RATE = 48_000
+#: Frames older than this are not trusted to show what is in front of the camera now.
+MAX_FRAME_AGE_S = 3.0
+
+#: Frustration must last this long, and be this clear, before the tutor changes its pace:
+#: the expression model is weak on sad vs neutral, so one glance proves nothing.
+FRUSTRATION_S = 4.0
+FRUSTRATION_SCORE = 0.5
+#: After adapting, give the student time before adapting again.
+ADAPT_COOLDOWN_S = 20.0
+
+HOLD_CLOSER = (
+    "I can't read the problem yet. Hold the page a little closer and keep it steady, "
+    "then say help me again."
+)
+NO_PROBLEM = "Point your camera at the problem and say: help me with this."
+
+
+@dataclasses.dataclass
+class _Frame:
+    sample: VideoSample
+    sharpness: float
+
+
+class TutorScenario(Scenario):
+    name = "tutor"
+
+    def __init__(self, model: OmniModel, session: Any, config: Mapping[str, Any]) -> None:
+        super().__init__(model, session, config)
+        self.problem: Problem | None = None
+        self.steps: list[Step] = []
+        self.next_index = 0
+        self._recent: list[_Frame] = []
+        self._stillness = StillnessTracker(hold_s=1.0)
+        self._problem_signature: NDArray[np.float32] | None = None
+        self._page_changed = False
+        self._last_said = ""
+        self.emotion: EmotionState | None = None
+        self._frustrated_s = 0.0
+        self._last_adapted = -1e9
+
+    @classmethod
+    def check_config(cls, model: OmniModel, config: Mapping[str, Any]) -> None:
+        caps = model.capabilities
+        if not caps.speech_to_text or not caps.text_to_speech:
+            raise ScenarioConfigError(
+                "unsupported_backend", f"the tutor needs speech in and out; {model.name} lacks it"
+            )
+
+    @property
+    def languages(self) -> list[str]:
+        return ["en"]
+
+    # -- camera ----------------------------------------------------------------------
+    def push_video(self, sample: VideoSample) -> None:
+        now = sample.timestamp_s
+        self._recent = [f for f in self._recent if now - f.sample.timestamp_s <= MAX_FRAME_AGE_S]
+        self._recent.append(_Frame(sample, sharpness(sample.rgb)))
+        still = self._stillness.push(sample.rgb, now)
+        if (
+            still
+            and self._problem_signature is not None
+            and different_page(self._problem_signature, page_signature(sample.rgb))
+        ):
+            self._page_changed = True
+
+    # -- the student's face ------------------------------------------------------------
+    def on_emotion(self, state: EmotionState, frustrated_s: float) -> bool:
+        self.emotion = state
+        self._frustrated_s = frustrated_s
+        # Speak up unprompted only mid-problem, and not again right after doing so.
+        return (
+            self.frustrated
+            and self.problem is not None
+            and self.next_index < len(self.steps)
+            and time.monotonic() - self._last_adapted > ADAPT_COOLDOWN_S
+        )
+
+    @property
+    def frustrated(self) -> bool:
+        state = self.emotion
+        return (
+            state is not None
+            and state.label in FRUSTRATED
+            and state.score >= FRUSTRATION_SCORE
+            and self._frustrated_s >= FRUSTRATION_S
+        )
+
+    def _adapt(self, out: ResponseSink, action: str) -> None:
+        """Tell the client how and why the tutor changed its manner (the event shows it)."""
+        self._last_adapted = time.monotonic()
+        label = self.emotion.label if self.emotion is not None else "none"
+        out.event("tutor.adapt", {"emotion": label, "action": action})
+
+    def _best_frame(self) -> VideoSample | None:
+        if not self._recent:
+            return None
+        # The sharpest of the last few seconds: motion blur is the OCR's worst enemy.
+        return max(self._recent, key=lambda f: f.sharpness).sample
+
+    # -- turns -----------------------------------------------------------------------
+    async def respond(self, turn: UserTurn, out: ResponseSink) -> None:
+        if turn.trigger == "emotion":
+            await self._encourage(out)
+            return
+        text = ""
+        if turn.audio is not None:
+            transcript = await self.session.transcribe(turn.audio, self.languages)
+            out.transcription(transcript)
+            text = transcript.text
+        elif turn.text:
+            text = turn.text
+        if turn.images:
+            problem = await self._read_image_bytes(turn.images[-1])
+            if problem is None:
+                await self._say(out, HOLD_CLOSER)
+                return
+            await self._start_problem(dataclasses.replace(problem, source="image"), out)
+            return
+        if not text.strip():
+            if turn.audio is None:
+                # response.create with nothing typed: read the camera now.
+                await self._read_camera(out)
+            return
+        intent = classify(text)
+        logger.debug("tutor intent %s for %r", intent, text)
+        if self._page_changed and intent in ("next_step", "answer", "other"):
+            # A different page is held up: the student has moved on to a new problem.
+            intent = "read_camera"
+        if intent == "new_problem":
+            problem = parse_problem(text, source="text") or problem_from_speech(text)
+            if problem is not None:
+                await self._start_problem(problem, out)
+                return
+            intent = "read_camera"
+        if intent == "read_camera" or (self.problem is None and intent in ("next_step", "other")):
+            await self._read_camera(out)
+        elif self.problem is None:
+            await self._say(out, NO_PROBLEM)
+        elif intent == "next_step":
+            await self._next_step(out)
+        elif intent == "confused":
+            await self._explain_again(out)
+        elif intent == "show_all":
+            await self._show_all(out)
+        elif intent == "repeat":
+            await self._say(out, self._last_said or NO_PROBLEM)
+        else:
+            await self._check(text, out)
+
+    async def _read_camera(self, out: ResponseSink) -> None:
+        frame = self._best_frame()
+        if frame is None:
+            await self._say(
+                out, "I can't see the camera. Point it at your homework and say help me again."
+            )
+            return
+        problem = await self._read_rgb(frame.rgb, source="camera")
+        if problem is None:
+            await self._say(out, HOLD_CLOSER)
+            return
+        self._problem_signature = page_signature(frame.rgb)
+        self._page_changed = False
+        await self._start_problem(problem, out)
+
+    async def _read_rgb(self, rgb: NDArray[np.uint8], source: str) -> Problem | None:
+        started = time.perf_counter()
+        lines: list[TextLine] = await self.session.read_text(rgb)
+        problem = problem_from_lines([line.text for line in lines], source=source)
+        logger.info(
+            "tutor read %r -> %s in %.0f ms",
+            [line.text for line in lines],
+            problem.text if problem else None,
+            1000 * (time.perf_counter() - started),
+        )
+        return problem
+
+    async def _read_image_bytes(self, data: bytes) -> Problem | None:
+        rgb = await asyncio.to_thread(_decode_image, data)
+        if rgb is None:
+            return None
+        return await self._read_rgb(rgb, source="image")
+
+    async def _start_problem(self, problem: Problem, out: ResponseSink) -> None:
+        try:
+            steps = plan(problem)
+        except PlanError as exc:
+            logger.info("tutor cannot plan %s: %s", problem.text, exc)
+            out.event("tutor.problem", problem.as_event())
+            await self._say(
+                out,
+                f"I read {speak_math(problem.text)}, but I can't solve that kind of problem yet.",
+            )
+            return
+        self.problem, self.steps, self.next_index = problem, steps, 0
+        out.event("tutor.problem", problem.as_event())
+        intro = f"I see: {speak_math(problem.text)}. Let's work through it together."
+        await self._say(out, intro)
+        await self._next_step(out)
+
+    async def _next_step(self, out: ResponseSink) -> None:
+        if self.next_index >= len(self.steps):
+            await self._say(
+                out, "We're done with this one. Show me another problem whenever you like."
+            )
+            return
+        step = self.steps[self.next_index]
+        self.next_index += 1
+        out.event("tutor.step", step.as_event())
+        if self.frustrated and not step.final:
+            # Slower: the step, then the simpler explanation, then reassurance instead of a quiz.
+            self._adapt(out, "slow_down")
+            await self._say(
+                out, f"{step.spoken} In other words: {step.hint} Take your time, you're doing fine."
+            )
+        elif step.final:
+            await self._say(out, f"{step.spoken} Well done, that's the answer.")
+        else:
+            await self._say(out, f"{step.spoken} What would you do next?")
+
+    async def _encourage(self, out: ResponseSink) -> None:
+        if self.problem is None or self.next_index >= len(self.steps):
+            return
+        self._adapt(out, "encourage")
+        hint = self.steps[self.next_index].hint
+        await self._say(
+            out,
+            f"This one is tricky, and that's okay. Let's make it simpler. {hint} "
+            "Try just that part, and tell me what you get.",
+        )
+
+    async def _explain_again(self, out: ResponseSink) -> None:
+        index = max(0, self.next_index - 1)
+        step = self.steps[index]
+        await self._say(out, f"No problem, let's slow down. {step.hint}")
+
+    async def _show_all(self, out: ResponseSink) -> None:
+        remaining = self.steps[self.next_index :]
+        if not remaining:
+            await self._say(out, "We've already finished this one.")
+            return
+        for step in remaining:
+            out.event("tutor.step", step.as_event())
+            self.next_index += 1
+            await self._say(out, step.spoken)
+
+    async def _check(self, text: str, out: ResponseSink) -> None:
+        assert self.problem is not None
+        check = check_answer(self.problem, self.steps, self.next_index, text)
+        if check is None:
+            await self._say(out, "Tell me your answer, or say next step, or I don't get it.")
+            return
+        out.event("tutor.check", check.as_event())
+        feedback = check.feedback
+        if check.correct and self.emotion is not None and self.emotion.label == "happy":
+            self._adapt(out, "praise")
+            feedback = f"Yes! You've got it. {feedback}"
+        elif not check.correct and self.frustrated:
+            self._adapt(out, "encourage")
+            feedback = f"{feedback} Don't worry, mistakes are how we learn."
+        if check.correct and self.next_index < len(self.steps):
+            # A right next move or the right final answer moves the lesson on.
+            if check.student and self.steps[-1].math.replace(" ", "") == check.student.replace(
+                " ", ""
+            ):
+                self.next_index = len(self.steps)
+            else:
+                self.next_index += 1
+        await self._say(out, feedback)
+
+    async def _say(self, out: ResponseSink, text: str) -> None:
+        self._last_said = text
+        await out.speak(self.session.synthesize(text, "en", sample_rate=OUTPUT_SAMPLE_RATE))
+
+
+def _decode_image(data: bytes) -> NDArray[np.uint8] | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
