@@ -65,6 +65,13 @@ SCENARIO_EVENTS: Final = (
     "explainer.observation",
 )
 
+# Ours or OpenAI's, beyond PROTOCOL.md's list (documented in docs/protocol.md).
+EXTRA_EVENTS: Final = (
+    ITEM_TRUNCATED,
+    "input_audio_buffer.cleared",
+    "tutor.adapt",
+)
+
 _ids = itertools.count(1)
 
 
