@@ -138,7 +138,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    reading(args.photos, args.seed)
+    if args.photos:
+        reading(args.photos, args.seed)
     if args.calls:
         responses(args.calls)
 
