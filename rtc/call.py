@@ -19,6 +19,7 @@ from aiortc.rtcdatachannel import RTCDataChannel
 from model.base import OmniModel
 from model.emotion import EmotionState
 from model.scenario import Scenario, ScenarioConfigError
+from model.types import FaceEmotion
 from rtc import events as ev
 from rtc import tuning
 from rtc.audio_out import OutputAudioTrack
@@ -211,9 +212,16 @@ class Call:
             if detector.speaking:
                 self.responder.on_speech_progress(detector.speech_ms)
 
-    def _on_emotion(self, state: EmotionState, frustrated_s: float, changed: bool) -> None:
-        if changed:
-            self.sender.emit("emotion.state", state.as_event())
+    def _on_emotion(
+        self, state: EmotionState, frustrated_s: float, changed_faces: list[FaceEmotion] | None
+    ) -> None:
+        if changed_faces is not None:
+            # Every face, largest first (ours, beyond the contract's label/score/faces).
+            people = [
+                {"label": f.label, "score": round(f.score, 2), "box": list(f.box)}
+                for f in changed_faces
+            ]
+            self.sender.emit("emotion.state", {**state.as_event(), "people": people})
         scenario = self.scenario
         if scenario is not None and scenario.on_emotion(state, frustrated_s):
             self.responder.speak_up("emotion")

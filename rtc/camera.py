@@ -15,6 +15,7 @@ from model.base import OmniSession
 from model.emotion import EmotionState, EmotionTracker
 from model.errors import ModelError
 from model.scenario import Scenario, VideoSample
+from model.types import FaceEmotion
 from rtc.media_in import LatestFrame
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class CameraSampler:
         latest: LatestFrame,
         session: OmniSession,
         scenario: Callable[[], Scenario | None],
-        on_emotion: Callable[[EmotionState, float, bool], None],
+        on_emotion: Callable[[EmotionState, float, list[FaceEmotion] | None], None],
         started_at: float,
     ) -> None:
         self.latest = latest
@@ -86,4 +87,8 @@ class CameraSampler:
             self.emotion_enabled = False
             return
         changed = self.tracker.push(faces, now)
-        self._on_emotion(self.tracker.state, self.tracker.frustrated_for(now), changed is not None)
+        self._on_emotion(
+            self.tracker.state,
+            self.tracker.frustrated_for(now),
+            faces if changed is not None else None,
+        )

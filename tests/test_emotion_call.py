@@ -46,6 +46,9 @@ async def test_smile_then_nobody_then_two_faces(server: Server) -> None:
             "emotion.state", lambda e: e["faces"] == 2, after=mark, timeout=20
         )
         assert both["label"] == "happy"
+        people = both["people"]
+        assert len(people) == 2 and all(p["label"] == "happy" for p in people)
+        assert people[0]["box"][2] > people[1]["box"][2]  # largest first
 
 
 async def test_emotion_is_off_by_default_outside_the_tutor_and_can_be_turned_on(
