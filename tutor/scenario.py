@@ -158,9 +158,14 @@ class TutorScenario(Scenario):
             return
         intent = classify(text)
         logger.debug("tutor intent %s for %r", intent, text)
-        if self._page_changed and intent in ("next_step", "answer", "other"):
-            # A different page is held up: the student has moved on to a new problem.
-            intent = "read_camera"
+        # A page that looks different may hold a new problem, or the same one from a new
+        # angle; only the text can tell, so it is read before answering.
+        if (
+            self._page_changed
+            and intent in ("next_step", "answer", "other")
+            and await self._new_problem_on_camera(out)
+        ):
+            return
         if intent == "new_problem":
             problem = parse_problem(text, source="text") or problem_from_speech(text)
             if problem is not None:
@@ -196,6 +201,19 @@ class TutorScenario(Scenario):
         self._problem_signature = page_signature(frame.rgb)
         self._page_changed = False
         await self._start_problem(problem, out)
+
+    async def _new_problem_on_camera(self, out: ResponseSink) -> bool:
+        """Start the problem now on camera if it is not the current one; True if started."""
+        self._page_changed = False
+        frame = self._best_frame()
+        if frame is None:
+            return False
+        problem = await self._read_rgb(frame.rgb, source="camera")
+        self._problem_signature = page_signature(frame.rgb)
+        if problem is None or (self.problem is not None and problem.text == self.problem.text):
+            return False
+        await self._start_problem(problem, out)
+        return True
 
     async def _read_rgb(self, rgb: NDArray[np.uint8], source: str) -> Problem | None:
         started = time.perf_counter()

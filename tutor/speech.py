@@ -210,7 +210,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"\b(is )?at most\b", " <= "),
     (r"\b(is )?(greater|bigger|more|larger|higher) than\b", " > "),
     (r"\b(is )?(less|smaller|lower|fewer) than\b", " < "),
-    (r"\b(is equal to|is the same as|equals|equal to|equal|makes)\b", " = "),
+    (r"\b(is equal to|is the same as|equals to|equals|equal to|equal|makes)\b", " = "),
     # "x is 4" but not "what is 3 + 4" or "is it 4": those are questions, not relations.
     (r"(?<!\bwhat )(?<!\bwhat's )(?<!\bhow much )\bis\b(?! it\b| that\b| this\b| the\b)", " = "),
     (r"\b(divided by|over)\b", " / "),
