@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -91,7 +90,3 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def ms(value: float) -> str:
     return "n/a" if value != value else f"{1000 * value:6.0f} ms"
-
-
-async def settle(seconds: float) -> None:
-    await asyncio.sleep(seconds)

@@ -31,6 +31,8 @@ class UserTurn:
     """Typed text (`input_text`), when typed."""
     images: tuple[bytes, ...] = field(default_factory=tuple)
     """Encoded images sent with the turn (`input_image`)."""
+    transcript: Transcript | None = None
+    """Set when the gateway already transcribed the audio (to tell words from a cough)."""
     trigger: str = "user"
     """"user", or "emotion" when the scenario asked to speak up because of what it saw."""
 
@@ -100,8 +102,17 @@ class Scenario(ABC):
         """Languages to listen for; empty means any."""
         return []
 
+    async def hear(self, turn: UserTurn, out: ResponseSink) -> Transcript | None:
+        """What was said in a spoken turn, transcribed once and reported; None when typed."""
+        if turn.audio is None:
+            return None
+        transcript = turn.transcript or await self.session.transcribe(turn.audio, self.languages)
+        out.transcription(transcript)
+        return transcript
+
     def push_video(self, sample: VideoSample) -> None:  # noqa: B027
-        """A sampled camera frame (called at most `video_fps` times a second)."""
+        """A sampled camera frame (at most `video_fps` a second), called in a worker thread,
+        one frame at a time, so image checks here never hold up the event loop."""
 
     def on_emotion(self, state: EmotionState, frustrated_s: float) -> bool:
         """The user's expression, after every look. Return True to be given a turn to speak up."""

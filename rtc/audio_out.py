@@ -60,8 +60,6 @@ class OutputAudioTrack(MediaStreamTrack):
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._on_started = on_started
         self._on_finished = on_finished
-        self.frames_sent = 0
-        self.last_voice_frame_at: float | None = None
 
     def set_callbacks(
         self, on_started: Callable[[str], None] | None, on_finished: Callable[[str], None] | None
@@ -151,7 +149,6 @@ class OutputAudioTrack(MediaStreamTrack):
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._timestamp
         frame.time_base = _TIME_BASE
-        self.frames_sent += 1
         return frame
 
     def _take(self, count: int) -> NDArray[np.int16]:
@@ -176,7 +173,6 @@ class OutputAudioTrack(MediaStreamTrack):
                 self._queue.popleft()
                 if playback is not None:
                     self._maybe_finish(segment.response_id, playback)
-        self.last_voice_frame_at = time.monotonic()
         return out
 
     def _maybe_finish(self, response_id: str, playback: _Playback) -> None:

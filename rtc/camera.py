@@ -28,6 +28,15 @@ def to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
     return frame.to_ndarray(format="rgb24").astype(np.uint8, copy=False)
 
 
+def _convert_and_push(
+    frame: av.VideoFrame, now: float, scenario: Scenario | None
+) -> tuple[NDArray[np.uint8], VideoSample]:
+    sample = VideoSample(rgb=to_rgb(frame), timestamp_s=now)
+    if scenario is not None:
+        scenario.push_video(sample)
+    return sample.rgb, sample
+
+
 class CameraSampler:
     """Hands sampled frames to the scenario and, when enabled, reads the user's expression.
 
@@ -50,7 +59,6 @@ class CameraSampler:
         self._started_at = started_at
         self.emotion_enabled = False
         self.tracker = EmotionTracker()
-        self.samples = 0
 
     def fps(self) -> float:
         scenario = self._scenario()
@@ -67,13 +75,11 @@ class CameraSampler:
                 continue
             started = time.monotonic()
             frame = await self.latest.next()
-            rgb = await asyncio.to_thread(to_rgb, frame)
             now = time.monotonic() - self._started_at
-            sample = VideoSample(rgb=rgb, timestamp_s=now)
-            self.samples += 1
             scenario = self._scenario()
-            if scenario is not None and scenario.video_fps > 0:
-                scenario.push_video(sample)
+            wanted = scenario if scenario is not None and scenario.video_fps > 0 else None
+            # Conversion and the scenario's own frame checks (a few ms each) in one thread hop.
+            rgb, sample = await asyncio.to_thread(_convert_and_push, frame, now, wanted)
             if self.emotion_enabled:
                 await self._read_emotion(rgb, now)
             del rgb, sample  # no frame outlives its sample

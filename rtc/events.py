@@ -85,7 +85,6 @@ class EventSender:
 
     def __init__(self, send: Callable[[str], None] | None = None) -> None:
         self._send = send
-        self.sent: dict[str, int] = {}
 
     def attach(self, send: Callable[[str], None] | None) -> None:
         self._send = send
@@ -98,7 +97,6 @@ class EventSender:
         event: dict[str, Any] = {"type": event_type, "event_id": new_id("event")}
         if payload:
             event.update(payload)
-        self.sent[event_type] = self.sent.get(event_type, 0) + 1
         if self._send is None:
             logger.debug("no data channel; dropped %s", event_type)
             return event

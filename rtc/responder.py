@@ -12,6 +12,7 @@ heard. A short noise with no words resumes the answer where it stopped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -141,7 +142,7 @@ class Responder:
         self._pending_items: list[tuple[str, str | None, bytes | None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        output_callbacks(output, self._on_audio_started, self._on_audio_finished)
+        output.set_callbacks(self._on_audio_started, self._on_audio_finished)
 
     # -- speech from the turn detector -----------------------------------------------
     def on_voice_onset(self) -> None:
@@ -229,7 +230,8 @@ class Responder:
             return
         if transcript.has_words:
             self._confirm_barge_in()
-            self.start(turn)
+            # The scenario reuses this transcript rather than transcribing again.
+            self.start(dataclasses.replace(turn, transcript=transcript))
             return
         logger.info("%sfalse interruption (no words); resuming", self._log)
         self.metrics.false_interruptions.inc()
@@ -433,10 +435,6 @@ class Responder:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @property
-    def busy(self) -> bool:
-        return self._current is not None
-
     async def aclose(self) -> None:
         self._closed = True
         self._waiting.clear()
@@ -449,9 +447,3 @@ class Responder:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._current = self._speculative = None
-
-
-def output_callbacks(
-    output: OutputAudioTrack, started: Callable[[str], None], finished: Callable[[str], None]
-) -> None:
-    output.set_callbacks(started, finished)

@@ -61,9 +61,8 @@ class InterpreterScenario(Scenario):
 
     async def respond(self, turn: UserTurn, out: ResponseSink) -> None:
         pair = self.pair
-        if turn.audio is not None:
-            transcript = await self.session.transcribe(turn.audio, pair)
-            out.transcription(transcript)
+        transcript = await self.hear(turn, out)
+        if transcript is not None:
             if not transcript.has_words:
                 return
             text, source = transcript.text, transcript.language

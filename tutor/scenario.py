@@ -137,13 +137,8 @@ class TutorScenario(Scenario):
         if turn.trigger == "emotion":
             await self._encourage(out)
             return
-        text = ""
-        if turn.audio is not None:
-            transcript = await self.session.transcribe(turn.audio, self.languages)
-            out.transcription(transcript)
-            text = transcript.text
-        elif turn.text:
-            text = turn.text
+        transcript = await self.hear(turn, out)
+        text = transcript.text if transcript is not None else (turn.text or "")
         if turn.images:
             problem = await self._read_image_bytes(turn.images[-1])
             if problem is None:

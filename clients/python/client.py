@@ -55,7 +55,6 @@ class ScriptedAudioTrack(MediaStreamTrack):
         self._offset = 0
         self._start: float | None = None
         self._timestamp = 0
-        self.last_played_at: float | None = None
 
     def play(self, pcm: NDArray[np.int16]) -> Utterance:
         """Queue 48 kHz mono audio to say after what is already queued."""
@@ -88,8 +87,6 @@ class ScriptedAudioTrack(MediaStreamTrack):
                 self._queue.pop(0)
                 self._offset = 0
                 head.done.set()
-        if filled:
-            self.last_played_at = time.monotonic()
         frame = av.AudioFrame.from_ndarray(out[None, :], format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._timestamp
