@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import httpx
 import numpy as np
@@ -22,9 +23,17 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class ServerChild:
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def server_process(backend: str, *extra: str) -> Iterator[str]:
-    """`omnilive serve` in a child process (its own CPU, as in production); yields the base URL."""
+def server_child(
+    backend: str, *extra: str, env: Mapping[str, str] | None = None
+) -> Iterator[ServerChild]:
+    """`omnilive serve` in a child process (its own CPU, as in production), once healthy."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -39,7 +48,7 @@ def server_process(backend: str, *extra: str) -> Iterator[str]:
         "warning",
         *extra,
     ]
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -54,13 +63,20 @@ def server_process(backend: str, *extra: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not become healthy in 120 s")
             time.sleep(0.2)
-        yield url
+        yield ServerChild(url, proc.pid)
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def server_process(backend: str, *extra: str) -> Iterator[str]:
+    """`omnilive serve` in a child process; yields the base URL."""
+    with server_child(backend, *extra) as server:
+        yield server.url
 
 
 def speech_clip(text: str, language: str) -> NDArray[np.int16]:
