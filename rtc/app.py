@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -15,10 +17,11 @@ from starlette.middleware.cors import CORSMiddleware
 from model.base import OmniModel
 from model.errors import ModelLoadError
 from model.scenario import Scenario
+from rtc.api import router as api_router
 from rtc.config import ServerConfig
-from rtc.errors import GatewayError, TooManyCalls
+from rtc.errors import GatewayError, PayloadTooLarge, Unauthorized
 from rtc.gateway import Gateway
-from rtc.signaling import router
+from rtc.signaling import ERROR_SCHEMA, router
 from rtc.vad import SileroVAD
 from rtc.web import mount_web
 
@@ -61,18 +64,47 @@ def create_app(
             logger.info("loading the %s model (once per process)", the_model.name)
             await asyncio.to_thread(the_model.load, lambda msg: logger.info("%s", msg))
         logger.info("ready: backend=%s max_calls=%d", the_model.name, config.max_calls)
-        yield
-        await gateway.aclose()
+        retention = asyncio.create_task(_retention(gateway), name="omnilive retention")
+        try:
+            yield
+        finally:
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
+            await gateway.aclose()
 
     app = FastAPI(title="omnilive", version="0.1.0", lifespan=lifespan)
     app.state.gateway = gateway
     app.include_router(router)
+    app.include_router(api_router)
     mount_web(app)
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(GatewayError)
     async def gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyCalls) else None
-        return JSONResponse(exc.as_json(), status_code=exc.status, headers=headers)
+        if isinstance(exc, Unauthorized):
+            gateway.metrics.auth_failures.labels(exc.code).inc()
+        elif isinstance(exc, PayloadTooLarge):
+            gateway.metrics.limit_hits.labels("body_size").inc()
+        return JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "; ".join(
+            f"{'.'.join(str(part) for part in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        )
+        body = {
+            "error": {"type": "invalid_request_error", "code": "invalid_request", "message": where}
+        }
+        return JSONResponse(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -92,3 +124,20 @@ def create_app(
             max_age=600,
         )
     return app
+
+
+async def _retention(gateway: Gateway) -> None:
+    """Delete conversation records past the retention period: at start, then hourly."""
+    days = gateway.config.retention_days
+    if gateway.records is None or days <= 0:
+        return
+    while True:
+        try:
+            removed = await gateway.records.purge(days)
+        except RuntimeError:  # the store was closed
+            return
+        if removed:
+            logger.info(
+                "retention: deleted %d conversation record(s) older than %g days", removed, days
+            )
+        await asyncio.sleep(3600)

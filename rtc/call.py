@@ -26,6 +26,7 @@ from rtc.audio_out import OutputAudioTrack
 from rtc.camera import CameraSampler
 from rtc.errors import BadRequest, InvalidEvent
 from rtc.events import EventSender, new_id
+from rtc.limits import CallLimits, EventGuard, Verdict, ending_notice, expired
 from rtc.media_in import AudioInput, LatestFrame, drain_video
 from rtc.metrics import Metrics
 from rtc.responder import Responder
@@ -45,7 +46,6 @@ tuning.apply()
 logger = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "oai-events"
-MAX_EVENT_BYTES = 256 * 1024
 
 
 @dataclass
@@ -53,6 +53,7 @@ class CallSettings:
     ice_servers: list[RTCIceServer] = field(default_factory=list)
     peer_timeout_s: float = 10.0
     """No media and no events for this long: the peer is gone."""
+    limits: CallLimits = field(default_factory=CallLimits)
 
 
 class Call:
@@ -78,6 +79,7 @@ class Call:
         self.session_config = default_session(model.name)
         self.model_session = model.session()
         self.sender = EventSender()
+        self.guard = EventGuard(settings.limits)
         self.output = OutputAudioTrack()
         self.responder = Responder(
             sender=self.sender,
@@ -239,14 +241,12 @@ class Call:
 
     def _on_message(self, message: str | bytes) -> None:
         self._last_activity = time.monotonic()
+        if not self._admit(message):
+            return
         event_id: str | None = None
         try:
             if isinstance(message, bytes):
                 raise InvalidEvent("invalid_event", "events must be JSON text messages, not binary")
-            if len(message) > MAX_EVENT_BYTES:
-                raise InvalidEvent(
-                    "event_too_large", f"events are limited to {MAX_EVENT_BYTES} bytes"
-                )
             try:
                 data = json.loads(message)
             except json.JSONDecodeError as exc:
@@ -276,6 +276,8 @@ class Call:
             self.sender.emit(ev.SESSION_UPDATED, {"session": self.session_config})
         elif kind == "conversation.item.create":
             item_id, text, image = _parse_item(data.get("item"))
+            typed = {"type": kind, "item_id": item_id, "text": text, "image": image is not None}
+            self.sender.record(typed)  # the conversation record keeps typed text
             self.responder.add_user_item(item_id, text, image)
         elif kind == "response.create":
             if not self.responder.create_response():
@@ -336,19 +338,53 @@ class Call:
     async def _watchdog(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            last = max(
-                [
-                    self._last_activity,
-                    self.latest_video.last_frame_at,
-                    *(a.last_frame_at for a in self._audio_inputs),
-                ]
+            media = max(
+                [self.latest_video.last_frame_at, *(a.last_frame_at for a in self._audio_inputs)]
             )
+            last = max(self._last_activity, media)
             if time.monotonic() - last > self.settings.peer_timeout_s:
                 logger.info(
                     "%sno media or events for %.0fs", self._log, self.settings.peer_timeout_s
                 )
                 self.close("peer_timeout")
                 return
+            limit = expired(self.settings.limits, self.created_at, media, time.monotonic())
+            if limit is not None:
+                self.metrics.limit_hits.labels(limit).inc()
+                await self.end_with(limit)
+                return
+
+    def _admit(self, message: str | bytes) -> bool:
+        """Size and rate limits of client events; see rtc.limits.EventGuard."""
+        raw = message.encode("utf-8", "surrogatepass") if isinstance(message, str) else message
+        verdict, limit = self.guard.admit(len(raw))
+        if verdict is Verdict.ACCEPT:
+            return True
+        self.metrics.limit_hits.labels(limit).inc()
+        if verdict is Verdict.ABUSE and self._closing is None:
+            self._spawn(self.end_with("event_abuse"), "end: event abuse")
+        elif verdict is Verdict.DROP_AND_TELL:
+            limits = self.settings.limits
+            code, error_type, why = (
+                ("event_too_large", "invalid_request_error", f"{limits.max_event_bytes} bytes")
+                if limit == "event_size"
+                else ("rate_limit_exceeded", "rate_limit_error", f"{limits.events_per_second:g}/s")
+            )
+            self.metrics.client_event_errors.labels(code).inc()
+            self.sender.error(code, f"event dropped: the limit is {why}", error_type=error_type)
+        return False
+
+    async def end_with(self, reason: str) -> None:
+        """End the call, first telling the client why with an `error` event (if it is there)."""
+        notice = ending_notice(reason, self.settings.limits)
+        channel = self._channel
+        if notice is not None and self._closing is None and self.sender.attached:
+            self.sender.error(notice.code, notice.message, error_type=notice.error_type)
+            for _ in range(100):  # let it leave before the transport closes (at most ~1 s)
+                if channel is None or channel.readyState != "open" or not channel.bufferedAmount:
+                    break
+                await asyncio.sleep(0.01)
+        await asyncio.shield(self.close(reason))
 
     def close(self, reason: str) -> asyncio.Task[None]:
         """End the call (idempotent); returns the task doing it."""

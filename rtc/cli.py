@@ -6,10 +6,14 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
+from typing import Any
 
-from rtc.config import ServerConfig
+from rtc.config import ServerConfig, default_data_dir
+from rtc.limits import CallLimits
 
 
 def _is_loopback(host: str) -> bool:
@@ -70,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--allow-public",
         action="store_true",
-        help="listen on a non-loopback address (there is no authentication yet)",
+        help="listen on a non-loopback address without --api-key (anyone who reaches it may call)",
     )
+    _add_security_arguments(serve, defaults)
     serve.add_argument(
         "--log-level", default=defaults.log_level, choices=["debug", "info", "warning", "error"]
     )
@@ -97,6 +102,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_security_arguments(serve: argparse.ArgumentParser, defaults: ServerConfig) -> None:
+    limits = CallLimits()
+    group = serve.add_argument_group("auth, limits and records (docs/security.md)")
+    group.add_argument(
+        "--api-key",
+        default=os.environ.get("OMNILIVE_API_KEY") or None,
+        help="require 'Authorization: Bearer <key or ephemeral token>' (env OMNILIVE_API_KEY, "
+        "which keeps the key out of the process list)",
+    )
+    numbers: list[tuple[str, type, float, str]] = [
+        ("--token-ttl", float, defaults.token_ttl_s, "default lifetime of an ephemeral token, s"),
+        ("--calls-per-minute", float, defaults.calls_per_minute, "new calls a minute from one "
+         "client address (0: no limit)"),
+        ("--call-burst", int, defaults.call_burst, "new calls one address may open at once"),
+        ("--max-body-bytes", int, defaults.max_body_bytes, "largest offer or request body"),
+        ("--max-call-seconds", float, limits.max_call_s, "longest call (0: no limit)"),
+        ("--idle-timeout", float, limits.idle_timeout_s, "end a call that sends no audio or "
+         "video for this many seconds (0: never)"),
+        ("--max-event-bytes", int, limits.max_event_bytes, "largest client event"),
+        ("--events-per-second", float, limits.events_per_second, "sustained client events a "
+         "second per call (0: no limit)"),
+        ("--event-burst", int, limits.event_burst, "client events a call may send at once"),
+        ("--max-dropped-events", int, limits.max_dropped_events, "dropped events (too large or "
+         "too fast) before a call is ended (0: never)"),
+        ("--retention-days", float, defaults.retention_days, "delete conversation records "
+         "older than this (0: keep forever)"),
+    ]  # fmt: skip
+    for flag, kind, default, meaning in numbers:
+        group.add_argument(flag, type=kind, default=kind(default), help=meaning)
+    group.add_argument(
+        "--data-dir",
+        default=str(default_data_dir()),
+        help="where conversation records are kept (env OMNILIVE_DATA_DIR)",
+    )
+    group.add_argument("--no-records", action="store_true", help="keep no conversation records")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
@@ -111,17 +153,13 @@ def _serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
     logging.getLogger("aioice").setLevel(logging.WARNING)
-    if not _is_loopback(args.host) and not args.allow_public:
+    if not _is_loopback(args.host) and not args.api_key and not args.allow_public:
         print(
-            f"refusing to listen on {args.host}: omnilive has no authentication yet; "
-            "pass --allow-public if this network is trusted",
+            f"refusing to listen on {args.host} without authentication: pass --api-key "
+            "(or set OMNILIVE_API_KEY), or --allow-public if this network is trusted",
             file=sys.stderr,
         )
         return 2
-    import uvicorn
-
-    from rtc.app import create_app
-
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -131,22 +169,66 @@ def _serve(args: argparse.Namespace) -> int:
         cors_origins=args.cors_origin,
         peer_timeout_s=args.peer_timeout,
         log_level=args.log_level,
+        api_key=args.api_key,
+        token_ttl_s=args.token_ttl,
+        calls_per_minute=args.calls_per_minute,
+        call_burst=args.call_burst,
+        max_body_bytes=args.max_body_bytes,
+        call_limits=CallLimits(
+            max_event_bytes=args.max_event_bytes,
+            events_per_second=args.events_per_second,
+            event_burst=args.event_burst,
+            max_dropped_events=args.max_dropped_events,
+            max_call_s=args.max_call_seconds,
+            idle_timeout_s=args.idle_timeout,
+        ),
+        data_dir=None if args.no_records else args.data_dir,
+        retention_days=args.retention_days,
     )
+    return _run(config)
+
+
+def _run(config: ServerConfig) -> int:
+    import uvicorn
+
+    from rtc.app import create_app
+
     try:
         app = create_app(config)
     except Exception as exc:  # a missing model package must read as a sentence, not a traceback
         print(f"omnilive: cannot start: {exc}", file=sys.stderr)
         return 1
-    print(f"omnilive: loading models, then listening on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        log_level=args.log_level,
-        timeout_graceful_shutdown=5,
+    gateway = app.state.gateway
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            gateway.draining = True  # refuse new calls at once; lifespan shutdown ends the rest
+            super().handle_exit(sig, frame)
+
+    # uvicorn re-raises the signal it stopped for once it has shut down; with this handler
+    # in place that is a no-op, so a SIGTERM ends in a clean exit 0 (what supervisors expect).
+    signal.signal(signal.SIGTERM, _stopped)
+    signal.signal(signal.SIGINT, _stopped)
+    print(
+        f"omnilive: loading models, then listening on http://{config.host}:{config.port}",
+        flush=True,
     )
-    return 0
+    server = Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            loop="uvloop",
+            log_level=config.log_level,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    server.run()
+    return 0 if server.started else 1
+
+
+def _stopped(sig: int, frame: Any) -> None:
+    logging.getLogger("omnilive").info("stopped by signal %d", sig)
 
 
 if __name__ == "__main__":

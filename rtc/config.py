@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtc.limits import CallLimits
+
+
+def default_data_dir() -> Path:
+    """$OMNILIVE_DATA_DIR, else $XDG_STATE_HOME/omnilive, else ~/.local/state/omnilive."""
+    explicit = os.environ.get("OMNILIVE_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "omnilive"
 
 
 @dataclass
@@ -19,3 +32,16 @@ class ServerConfig:
     cors_origins: list[str] = field(default_factory=list)
     peer_timeout_s: float = 10.0
     log_level: str = "info"
+    api_key: str | None = None
+    """With a key, calls need `Authorization: Bearer <key or ephemeral token>`."""
+    token_ttl_s: float = 60.0
+    """Default lifetime of an ephemeral token from /v1/realtime/client_secrets."""
+    calls_per_minute: float = 60.0
+    """New calls per minute from one client address (token bucket; 0: no limit)."""
+    call_burst: int = 20
+    """New calls one address may open at once before the per-minute rate applies."""
+    call_limits: CallLimits = field(default_factory=CallLimits)
+    data_dir: str | None = None
+    """Where the conversation records are kept (SQLite); None: not recorded."""
+    retention_days: float = 30.0
+    """Conversation records older than this are deleted (checked hourly; 0: kept forever)."""

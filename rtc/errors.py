@@ -2,10 +2,13 @@
 
 GatewayError                    base; carries an HTTP status and a protocol error code
 ├── BadRequest (400)            malformed SDP, no media, bad session JSON
-├── NotFound (404)              unknown call
+├── Unauthorized (401)          no, wrong, expired or reused API key / ephemeral token
+├── NotFound (404)              unknown call or conversation
 ├── PayloadTooLarge (413)
 ├── UnsupportedMediaType (415)
-└── TooManyCalls (429)          call limit reached; has retry_after_s
+├── TooManyCalls (429)          call limit reached; has retry_after_s
+│   └── RateLimited (429)       too many new calls from one address
+└── ShuttingDown (503)          the server is draining; has retry_after_s
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 class GatewayError(Exception):
     status = 500
     error_type = "server_error"
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
@@ -23,10 +27,28 @@ class GatewayError(Exception):
     def as_json(self) -> dict[str, dict[str, str]]:
         return {"error": {"type": self.error_type, "code": self.code, "message": self.message}}
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Extra response headers (Retry-After, WWW-Authenticate)."""
+        if self.retry_after_s is None:
+            return None
+        return {"Retry-After": str(self.retry_after_s)}
+
 
 class BadRequest(GatewayError):
     status = 400
     error_type = "invalid_request_error"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    error_type = "invalid_request_error"
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{self.code}"'
+        }
 
 
 class NotFound(GatewayError):
@@ -48,8 +70,24 @@ class TooManyCalls(GatewayError):
     status = 429
     error_type = "rate_limit_error"
 
+    def __init__(self, message: str, *, retry_after_s: int, code: str = "too_many_calls") -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(TooManyCalls):
+    """Too many new calls from one client address (a token bucket per address)."""
+
     def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message, code="too_many_calls")
+        super().__init__(message, retry_after_s=retry_after_s, code="rate_limit_exceeded")
+
+
+class ShuttingDown(GatewayError):
+    status = 503
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message, code="server_shutting_down")
         self.retry_after_s = retry_after_s
 
 

@@ -85,6 +85,8 @@ class EventSender:
 
     def __init__(self, send: Callable[[str], None] | None = None) -> None:
         self._send = send
+        self.observer: Callable[[dict[str, Any]], None] | None = None
+        """Sees every event emitted, sent or not (the conversation record)."""
 
     def attach(self, send: Callable[[str], None] | None) -> None:
         self._send = send
@@ -97,6 +99,7 @@ class EventSender:
         event: dict[str, Any] = {"type": event_type, "event_id": new_id("event")}
         if payload:
             event.update(payload)
+        self.record(event)
         if self._send is None:
             logger.debug("no data channel; dropped %s", event_type)
             return event
@@ -105,6 +108,15 @@ class EventSender:
         except Exception:  # a closing channel must not take the call down with it
             logger.warning("could not send %s", event_type, exc_info=True)
         return event
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Show `event` to the observer only; client events worth keeping come this way."""
+        if self.observer is None:
+            return
+        try:
+            self.observer(event)
+        except Exception:  # the record must never break the call
+            logger.exception("could not record %s", event.get("type"))
 
     def error(
         self,

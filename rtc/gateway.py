@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from aiortc import RTCIceServer
 
 from model.base import OmniModel
 from model.scenario import Scenario
+from rtc.auth import Authenticator, Grant
 from rtc.call import Call, CallSettings
 from rtc.config import ServerConfig
-from rtc.errors import GatewayError
+from rtc.errors import GatewayError, RateLimited, ShuttingDown
+from rtc.limits import AddressLimiter
 from rtc.metrics import Metrics
+from rtc.records import ConversationStore, recorded_payload
 from rtc.registry import CallRegistry
+from rtc.session import merge
 from rtc.vad import SileroVAD
 
 logger = logging.getLogger(__name__)
@@ -50,10 +57,43 @@ class Gateway:
         self.call_settings = CallSettings(
             ice_servers=[parse_ice_server(u) for u in config.ice_servers],
             peer_timeout_s=config.peer_timeout_s,
+            limits=config.call_limits,
         )
+        self.auth = Authenticator(config.api_key, config.token_ttl_s)
+        self.call_rate = AddressLimiter(config.calls_per_minute, config.call_burst)
+        self.records = (
+            ConversationStore(Path(config.data_dir) / "conversations.sqlite3")
+            if config.data_dir
+            else None
+        )
+        self.draining = False
+        """Set on SIGTERM: new calls get 503 while the open ones are ended."""
 
-    async def open_call(self, sdp: str, session: Mapping[str, Any] | None) -> Call:
-        self.registry.reserve()
+    def check_call_rate(self, address: str) -> None:
+        """Raise RateLimited when `address` opens calls faster than allowed."""
+        wait = self.call_rate.take(address)
+        if wait > 0:
+            self.metrics.limit_hits.labels("call_rate").inc()
+            self.metrics.calls_rejected.labels("rate_limit_exceeded").inc()
+            raise RateLimited(
+                f"too many new calls from this address (limit {self.config.calls_per_minute:g} "
+                "a minute); try again later",
+                retry_after_s=max(1, math.ceil(min(wait, 3600.0))),
+            )
+
+    async def open_call(
+        self, sdp: str, session: Mapping[str, Any] | None, grant: Grant | None = None
+    ) -> Call:
+        if self.draining:
+            raise ShuttingDown("the server is shutting down; try another server or retry later")
+        if grant is not None and grant.session is not None:
+            # The client secret's session first, then what the offer itself asks for.
+            session = merge(grant.session, session or {})
+        try:
+            self.registry.reserve()
+        except GatewayError:
+            self.metrics.limit_hits.labels("max_calls").inc()
+            raise
         call: Call | None = None
         try:
             call = Call(
@@ -62,7 +102,7 @@ class Gateway:
                 scenarios=self.scenarios,
                 metrics=self.metrics,
                 settings=self.call_settings,
-                on_closed=self.registry.remove,
+                on_closed=self._call_closed,
             )
             await call.accept(sdp, session)
         except BaseException as exc:
@@ -72,8 +112,39 @@ class Gateway:
             if call is not None:
                 await call.close("rejected")
             raise
+        self._record(call)
         self.registry.add(call)
+        if grant is not None:
+            self.auth.bind(grant, call.id)
         return call
 
+    def _record(self, call: Call) -> None:
+        store = self.records
+        if store is None:
+            return
+        store.call_started(call.id, call.session_config.get("scenario"))
+
+        def observe(event: dict[str, Any]) -> None:
+            data = recorded_payload(event)
+            if data is not None:
+                self.metrics.records_written.inc()
+                store.add(call.id, str(event["type"]), data)
+
+        call.sender.observer = observe
+
+    async def _call_closed(self, call: Call) -> None:
+        self.auth.call_ended(call.id)
+        if self.records is not None:
+            self.records.call_ended(call.id, call.end_reason)
+        await self.registry.remove(call)
+
     async def aclose(self) -> None:
+        """End every call (telling each client why), then close the records."""
+        self.draining = True
+        await asyncio.gather(
+            *(call.end_with("server_shutdown") for call in self.registry.calls),
+            return_exceptions=True,
+        )
         await self.registry.close_all()
+        if self.records is not None:
+            await self.records.aclose()

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import asyncio
+import threading
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 _LATENCY_BUCKETS = (
     0.025,
@@ -66,5 +76,41 @@ class Metrics:
             registry=r,
         )
 
+        self.limit_hits = Counter(
+            "omnilive_limit_hits",
+            "Requests, events or calls stopped by a limit, by limit.",
+            ["limit"],
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "omnilive_auth_failures",
+            "Requests refused for want of a valid API key or token, by error code.",
+            ["code"],
+            registry=r,
+        )
+        self.client_secrets = Counter(
+            "omnilive_client_secrets", "Ephemeral tokens issued.", registry=r
+        )
+        self.records_written = Counter(
+            "omnilive_record_entries",
+            "Entries queued for the conversation records.",
+            registry=r,
+        )
+        # What a soak test watches: these must stay flat over many calls.
+        self.asyncio_tasks = Gauge(
+            "omnilive_asyncio_tasks", "Tasks alive in the server's event loop.", registry=r
+        )
+        self.asyncio_tasks.set_function(_task_count)
+        self.threads = Gauge("omnilive_threads", "Threads alive in the process.", registry=r)
+        self.threads.set_function(threading.active_count)
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_open_fds, ...
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _task_count() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # rendered outside the event loop
+        return float("nan")

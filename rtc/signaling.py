@@ -12,14 +12,51 @@ from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from rtc.call import Call
-from rtc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from rtc.errors import BadRequest, PayloadTooLarge, ShuttingDown, UnsupportedMediaType
 from rtc.gateway import Gateway
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "code", "message"],
+            "properties": {
+                "type": {"type": "string"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+            },
+        }
+    },
+}
+ERROR_RESPONSE = {
+    "description": "error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_OFFER_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/sdp": {"schema": {"type": "string", "pattern": "^v=0"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["sdp"],
+                "properties": {"sdp": {"type": "string"}, "session": {"type": "string"}},
+            }
+        },
+    },
+}
 
-async def _read_body(request: Request, limit: int) -> bytes:
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is over the {limit}-byte limit", code="body_too_large")
@@ -38,7 +75,7 @@ async def _parse_offer(request: Request, limit: int) -> tuple[str, Mapping[str, 
             "send the offer as application/sdp, or multipart/form-data with 'sdp' and 'session'",
             code="unsupported_content_type",
         )
-    body = await _read_body(request, limit)
+    body = await read_body(request, limit)
     if content_type == "application/sdp":
         return _decode(body, "SDP offer"), None
 
@@ -80,13 +117,29 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-@router.post("/v1/realtime/calls", status_code=201)
+@router.post(
+    "/v1/realtime/calls",
+    status_code=201,
+    summary="Open a call: SDP offer in, SDP answer out",
+    openapi_extra={"requestBody": _OFFER_BODY},
+    responses={
+        201: {
+            "description": "the SDP answer; Location names the call",
+            "content": {"application/sdp": {"schema": {"type": "string"}}},
+        },
+        **dict.fromkeys((400, 401, 413, 415, 429, 503), ERROR_RESPONSE),
+    },
+)
 async def create_call(request: Request) -> Response:
     gateway = _gateway(request)
+    if gateway.draining:
+        raise ShuttingDown("the server is shutting down; try another server or retry later")
+    gateway.check_call_rate(client_address(request))
+    grant = gateway.auth.authorize_call(request.headers.get("authorization"))
     sdp, session = await _parse_offer(request, gateway.config.max_body_bytes)
     if not sdp.lstrip().startswith("v=0"):
         raise BadRequest("the offer is not SDP (it must start with v=0)", code="invalid_sdp")
-    call: Call = await gateway.open_call(sdp, session)
+    call: Call = await gateway.open_call(sdp, session, grant)
     return Response(
         content=call.pc.localDescription.sdp,
         status_code=201,
@@ -95,9 +148,15 @@ async def create_call(request: Request) -> Response:
     )
 
 
-@router.delete("/v1/realtime/calls/{call_id}", status_code=204)
+@router.delete(
+    "/v1/realtime/calls/{call_id}",
+    status_code=204,
+    summary="Hang up",
+    responses=dict.fromkeys((401, 404), ERROR_RESPONSE),
+)
 async def delete_call(call_id: str, request: Request) -> Response:
     gateway = _gateway(request)
+    gateway.auth.authorize_hangup(request.headers.get("authorization"), call_id)
     call = gateway.registry.get(call_id)
     await call.close("client_hangup")
     return Response(status_code=204)
@@ -113,6 +172,8 @@ async def healthz(request: Request) -> dict[str, Any]:
         "model_loaded": model.loaded,
         "active_calls": len(gateway.registry),
         "max_calls": gateway.config.max_calls,
+        "auth_required": gateway.auth.required,
+        "draining": gateway.draining,
         "scenarios": sorted(gateway.scenarios),
         "capabilities": model.capabilities.as_dict(),
     }

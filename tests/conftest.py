@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -13,7 +14,9 @@ import uvloop
 from fastapi import FastAPI
 from numpy.typing import NDArray
 
+from model.base import OmniModel
 from model.embedded.backend import EmbeddedModel
+from model.tone import ToneModel
 from rtc.app import create_app
 from rtc.config import ServerConfig
 from rtc.gateway import Gateway
@@ -78,17 +81,22 @@ class Server:
         gateway: Gateway = self.app.state.gateway
         return gateway
 
+    def client(self, headers: dict[str, str]) -> httpx.AsyncClient:
+        """Another HTTP client of the same app, sending `headers` with every request."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url=self.http.base_url,
+            headers=headers,
+        )
 
-@pytest.fixture
-async def make_server(
-    embedded_model: EmbeddedModel, vad: SileroVAD
-) -> AsyncIterator[Callable[..., Server]]:
-    """Build apps in-process (ASGI transport, real WebRTC over loopback); closed after the test."""
+
+@contextlib.asynccontextmanager
+async def _servers(model: OmniModel, vad: SileroVAD) -> AsyncIterator[Callable[..., Server]]:
     made: list[Server] = []
 
     def factory(**overrides: object) -> Server:
         config = ServerConfig(**overrides)  # type: ignore[arg-type]
-        app = create_app(config, model=embedded_model, vad=vad)
+        app = create_app(config, model=model, vad=vad)
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://omnilive.test"
         )
@@ -96,10 +104,28 @@ async def make_server(
         made.append(server)
         return server
 
-    yield factory
-    for server in made:
-        await server.gateway.aclose()
-        await server.http.aclose()
+    try:
+        yield factory
+    finally:
+        for server in made:
+            await server.gateway.aclose()
+            await server.http.aclose()
+
+
+@pytest.fixture
+async def make_server(
+    embedded_model: EmbeddedModel, vad: SileroVAD
+) -> AsyncIterator[Callable[..., Server]]:
+    """Build apps in-process (ASGI transport, real WebRTC over loopback); closed after the test."""
+    async with _servers(embedded_model, vad) as factory:
+        yield factory
+
+
+@pytest.fixture
+async def make_tone_server(vad: SileroVAD) -> AsyncIterator[Callable[..., Server]]:
+    """Like make_server, with the `tone` backend: no models to load, answers are tones."""
+    async with _servers(ToneModel(), vad) as factory:
+        yield factory
 
 
 @pytest.fixture

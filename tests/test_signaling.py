@@ -11,32 +11,10 @@ from aiortc.mediastreams import AudioStreamTrack
 
 from clients.python.client import CallClient
 from tests.conftest import Server, wait_until
+from tests.sdp import assert_error, make_offer
 
-
-async def _offer(
-    *, audio: bool = True, video: bool = False, channel: bool = True
-) -> tuple[RTCPeerConnection, str]:
-    from aiortc.mediastreams import VideoStreamTrack
-
-    pc = RTCPeerConnection()
-    if audio:
-        pc.addTransceiver(AudioStreamTrack(), direction="sendrecv")
-    if video:
-        pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
-    if channel:
-        pc.createDataChannel("oai-events")
-    await pc.setLocalDescription(await pc.createOffer())
-    return pc, pc.localDescription.sdp
-
-
-def _assert_error(response: object, status: int, code: str) -> None:
-    import httpx
-
-    assert isinstance(response, httpx.Response)
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body["error"]) >= {"type", "code", "message"}
-    assert body["error"]["code"] == code
+_offer = make_offer
+_assert_error = assert_error
 
 
 async def test_offer_gets_201_sdp_answer_with_location_and_delete_frees_it(server: Server) -> None:

@@ -1,0 +1,193 @@
+"""The HTTP API beside signaling: ephemeral client secrets and conversation records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from model.scenario import ScenarioConfigError
+from rtc.auth import MAX_TOKEN_TTL_S, MIN_TOKEN_TTL_S
+from rtc.errors import BadRequest, InvalidEvent, NotFound, UnsupportedMediaType
+from rtc.gateway import Gateway
+from rtc.records import ConversationStore
+from rtc.session import apply_update, default_session
+from rtc.signaling import ERROR_RESPONSE, client_address, read_body
+
+router = APIRouter()
+
+_SESSION = {"type": "object", "additionalProperties": True}
+_SECRET_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "session": _SESSION,
+        "expires_after": {
+            "type": "object",
+            "properties": {
+                "anchor": {"type": "string", "enum": ["created_at"]},
+                "seconds": {
+                    "type": "integer",
+                    "minimum": MIN_TOKEN_TTL_S,
+                    "maximum": MAX_TOKEN_TTL_S,
+                },
+            },
+        },
+    },
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return dict.fromkeys(statuses, ERROR_RESPONSE)
+
+
+@router.post(
+    "/v1/realtime/client_secrets",
+    summary="Issue a single-use ephemeral token",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _SECRET_REQUEST}},
+        }
+    },
+    responses={
+        200: {
+            "description": "the token, its expiry (unix seconds) and the session it opens",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["value", "expires_at", "session"],
+                        "properties": {
+                            "value": {"type": "string"},
+                            "expires_at": {"type": "integer"},
+                            "session": _SESSION,
+                        },
+                    }
+                }
+            },
+        },
+        **_errors(400, 401, 413, 415, 429),
+    },
+)
+async def create_client_secret(request: Request) -> dict[str, Any]:
+    gateway = _gateway(request)
+    gateway.auth.require_api_key(request.headers.get("authorization"))
+    gateway.check_call_rate(f"client_secrets {client_address(request)}")
+    body = await _json_body(request, gateway.config.max_body_bytes)
+    update = body.get("session")
+    if update is not None and not isinstance(update, dict):
+        raise BadRequest("'session' must be a JSON object", code="invalid_session")
+    session = _checked_session(gateway, update or {})
+    ttl = _ttl(body.get("expires_after"), gateway.config.token_ttl_s)
+    value, expires_at = gateway.auth.issue(update, ttl)
+    gateway.metrics.client_secrets.inc()
+    return {"value": value, "expires_at": expires_at, "session": session}
+
+
+async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        return {}
+    if content_type not in ("application/json", ""):
+        raise UnsupportedMediaType("send JSON (application/json)", code="unsupported_content_type")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_request")
+    return body
+
+
+def _checked_session(gateway: Gateway, update: dict[str, Any]) -> dict[str, Any]:
+    """The full session `update` makes, checked as a call's offer would check it."""
+    try:
+        session = apply_update(default_session(gateway.model.name), update)
+    except InvalidEvent as exc:
+        raise BadRequest(f"session: {exc.message}", code=exc.code) from None
+    cls = gateway.scenarios.get(session["scenario"])
+    if cls is not None:
+        try:
+            cls.check_config(gateway.model, session)
+        except ScenarioConfigError as exc:
+            raise BadRequest(str(exc), code=exc.code) from None
+    return session
+
+
+def _ttl(expires_after: Any, default: float) -> float:
+    if expires_after is None:
+        return default
+    seconds = expires_after.get("seconds") if isinstance(expires_after, dict) else None
+    anchor = expires_after.get("anchor", "created_at") if isinstance(expires_after, dict) else None
+    if (
+        anchor != "created_at"
+        or isinstance(seconds, bool)
+        or not isinstance(seconds, int)
+        or not MIN_TOKEN_TTL_S <= seconds <= MAX_TOKEN_TTL_S
+    ):
+        raise BadRequest(
+            "expires_after must be {'anchor': 'created_at', 'seconds': "
+            f"{MIN_TOKEN_TTL_S}..{MAX_TOKEN_TTL_S}}}",
+            code="invalid_expires_after",
+        )
+    return float(seconds)
+
+
+# -- conversation records ------------------------------------------------------------
+
+
+def _store(request: Request) -> ConversationStore:
+    gateway = _gateway(request)
+    gateway.auth.require_api_key(request.headers.get("authorization"))
+    if gateway.records is None:
+        raise NotFound(
+            "this server keeps no conversation records (started with --no-records)",
+            code="records_disabled",
+        )
+    return gateway.records
+
+
+@router.get(
+    "/v1/conversations",
+    summary="List conversation records, newest first",
+    responses=_errors(400, 401, 404),
+)
+async def list_conversations(
+    request: Request,
+    limit: int = Query(20, ge=1, le=100),
+    before: float | None = Query(None, description="only calls started before (unix seconds)"),
+) -> dict[str, Any]:
+    store = _store(request)
+    calls, more = await store.list_calls(limit=limit, before=before)
+    return {"object": "list", "data": [c.as_json() for c in calls], "has_more": more}
+
+
+@router.get(
+    "/v1/conversations/{call_id}",
+    summary="One call's conversation record",
+    responses=_errors(401, 404),
+)
+async def get_conversation(call_id: str, request: Request) -> dict[str, Any]:
+    record = await _store(request).get(call_id)
+    if record is None:
+        raise NotFound(f"no conversation record {call_id!r}", code="conversation_not_found")
+    return record
+
+
+@router.delete(
+    "/v1/conversations/{call_id}",
+    status_code=204,
+    summary="Delete one call's conversation record",
+    responses=_errors(401, 404),
+)
+async def delete_conversation(call_id: str, request: Request) -> Response:
+    if not await _store(request).delete(call_id):
+        raise NotFound(f"no conversation record {call_id!r}", code="conversation_not_found")
+    return Response(status_code=204)
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
