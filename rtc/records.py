@@ -42,10 +42,11 @@ RECORDED_EVENTS: Final = frozenset(
         "tutor.check",
         "tutor.adapt",
         "error",
+        # Not a server event: a typed user item, shown to the record by the call (its text
+        # only; an attached image is only noted, never stored).
+        "conversation.item.create",
     }
 )
-#: The record entry for a typed user item (text only; an attached image is only noted).
-USER_TEXT: Final = "conversation.item.create"
 #: end_reason of calls found unfinished at start-up: the previous process died mid-call.
 INTERRUPTED: Final = "interrupted"
 
