@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import OperationError
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
@@ -126,7 +127,13 @@ class Call:
         self.pc.on("connectionstatechange", self._on_connection_state)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        except (ValueError, AssertionError, KeyError, IndexError, TypeError) as exc:
+        except OperationError as exc:  # aiortc's word for "no codec in common" on an m-line
+            raise BadRequest(
+                f"{exc}: no codec in common (audio: Opus, G.722, PCMU, PCMA; video: VP8, H.264)",
+                code="unsupported_codec",
+            ) from None
+        except Exception as exc:  # whatever aiortc trips on in an offer is the offer's fault
+            logger.info("%srefused offer", self._log, exc_info=True)
             raise BadRequest(
                 f"invalid SDP offer: {exc or type(exc).__name__}", code="invalid_sdp"
             ) from None

@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from rtc.call import Call
 from rtc.errors import BadRequest, PayloadTooLarge, ShuttingDown, UnsupportedMediaType
 from rtc.gateway import Gateway
+from rtc.offer import check_offer_structure
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -139,6 +141,7 @@ async def create_call(request: Request) -> Response:
     sdp, session = await _parse_offer(request, gateway.config.max_body_bytes)
     if not sdp.lstrip().startswith("v=0"):
         raise BadRequest("the offer is not SDP (it must start with v=0)", code="invalid_sdp")
+    check_offer_structure(sdp)
     call: Call = await gateway.open_call(sdp, session, grant)
     return Response(
         content=call.pc.localDescription.sdp,
@@ -179,7 +182,11 @@ async def healthz(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     body = _gateway(request).metrics.render()
     return Response(content=body, media_type="text/plain; version=0.0.4; charset=utf-8")
