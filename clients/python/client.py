@@ -13,14 +13,14 @@ import contextlib
 import fractions
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import av
 import httpx
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 from numpy.typing import NDArray
 
@@ -165,8 +165,11 @@ class CallClient:
         audio: bool = True,
         video: MediaStreamTrack | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        codecs: Sequence[str] = (),
     ) -> None:
+        """`codecs` limits the offer to these MIME types for their kind, e.g. ("video/H264",)."""
         self.http = http
+        self.codecs = tuple(codecs)
         self.session = session
         self.pc = RTCPeerConnection()
         self.mic = ScriptedAudioTrack() if audio else None
@@ -195,6 +198,11 @@ class CallClient:
             self.pc.addTransceiver(self.mic, direction="sendrecv")
         if self.video is not None:
             self.pc.addTransceiver(self.video, direction="sendonly")
+        for transceiver in self.pc.getTransceivers():
+            wanted = [c for c in self.codecs if c.startswith(f"{transceiver.kind}/")]
+            if wanted:
+                codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+                transceiver.setCodecPreferences([c for c in codecs if c.mimeType in wanted])
         self.pc.on("track", self._on_track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = self.pc.localDescription.sdp
