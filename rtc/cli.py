@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--record", default="omnilive-answer.wav", help="where to save the answer audio"
     )
     call.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for answers")
+    call.add_argument(
+        "--api-key",
+        default=os.environ.get("OMNILIVE_API_KEY") or None,
+        help="the server's API key or an ephemeral token (env OMNILIVE_API_KEY)",
+    )
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -36,6 +36,15 @@ def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
     """The server runs on uvloop (`omnilive serve`), so the tests do too."""
     policy: asyncio.AbstractEventLoopPolicy = uvloop.EventLoopPolicy()
     return policy
+
+
+@pytest.fixture(scope="session", autouse=True)
+def records_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`omnilive serve` children started by tests keep their records in a temp dir."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("OMNILIVE_DATA_DIR", str(tmp_path_factory.mktemp("records")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

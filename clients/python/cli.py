@@ -65,7 +65,9 @@ async def _call(args: argparse.Namespace) -> int:
         video = StillImageTrack(load_image(args.image))
     elif args.video:
         video = MediaPlayer(args.video).video
-    async with httpx.AsyncClient(base_url=args.url, timeout=30.0) as http:
+    key = getattr(args, "api_key", None)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    async with httpx.AsyncClient(base_url=args.url, timeout=30.0, headers=headers) as http:
         client = CallClient(http, session=session or None, video=video, on_event=_print_event)
         try:
             await client.connect()

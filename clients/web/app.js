@@ -4,6 +4,17 @@
 import { renderMath } from "./math.js";
 
 const CALLS_URL = "/v1/realtime/calls";
+// A server started with --api-key: open the page as /#key=KEY (or #token=EPHEMERAL_TOKEN).
+// The key is kept for this tab only (sessionStorage) and removed from the address bar.
+const AUTH = (() => {
+  const found = /(?:^#|&)(?:key|token)=([^&]+)/.exec(window.location.hash);
+  if (found) {
+    sessionStorage.setItem("omnilive-auth", decodeURIComponent(found[1]));
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+  const value = sessionStorage.getItem("omnilive-auth");
+  return value ? { Authorization: `Bearer ${value}` } : {};
+})();
 const MAX_RECONNECTS = 4;
 const CONNECT_TIMEOUT_MS = 20000;
 const DISCONNECT_GRACE_MS = 3000;
@@ -408,6 +419,12 @@ async function readError(response) {
   } catch {
     // not JSON: keep the status line
   }
+  if (response.status === 401) {
+    return new UserFacingError(
+      "This server needs an API key: open this page as /#key=YOUR_KEY.",
+      { kind: "refused" },
+    );
+  }
   if (response.status === 429 || response.status === 503) {
     const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
     return new UserFacingError("The server is busy.", {
@@ -474,7 +491,7 @@ async function connect(run) {
   const timer = setTimeout(() => abort.abort(), CONNECT_TIMEOUT_MS);
   let response;
   try {
-    response = await fetch(CALLS_URL, { method: "POST", body: form, signal: abort.signal });
+    response = await fetch(CALLS_URL, { method: "POST", body: form, headers: AUTH, signal: abort.signal });
   } catch {
     throw new UserFacingError("Cannot reach the server. Check the network connection.", { kind: "network" });
   } finally {
@@ -485,7 +502,7 @@ async function connect(run) {
   const callUrl = location ? new URL(location, window.location.href).href : null;
   if (run !== state.run) {
     // Stopped while the server was answering: hang up the call it just made.
-    if (callUrl) fetch(callUrl, { method: "DELETE", keepalive: true }).catch(() => {});
+    if (callUrl) fetch(callUrl, { method: "DELETE", headers: AUTH, keepalive: true }).catch(() => {});
     pc.close();
     throw new UserFacingError("stopped", { kind: "stopped" });
   }
@@ -498,7 +515,7 @@ async function connect(run) {
 function hangUp() {
   const url = state.callUrl;
   state.callUrl = null;
-  if (url) fetch(url, { method: "DELETE", keepalive: true }).catch(() => {});
+  if (url) fetch(url, { method: "DELETE", headers: AUTH, keepalive: true }).catch(() => {});
   const pc = state.pc;
   state.pc = null;
   state.dc = null;
