@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -10,10 +11,14 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from model.embedded.tts import EspeakVoices, PiperEnglishVoice
 
 
 def free_port() -> int:
@@ -30,24 +35,12 @@ class ServerChild:
 
 
 @contextlib.contextmanager
-def server_child(
-    backend: str, *extra: str, env: Mapping[str, str] | None = None
+def http_child(
+    module: str, *args: str, env: Mapping[str, str] | None = None
 ) -> Iterator[ServerChild]:
-    """`omnilive serve` in a child process (its own CPU, as in production), once healthy."""
+    """`python -m module *args --port N` in a child process, once its /healthz answers."""
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "rtc.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--backend",
-        backend,
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+    cmd = [sys.executable, "-m", module, *args, "--port", str(port)]
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -73,22 +66,37 @@ def server_child(
 
 
 @contextlib.contextmanager
+def server_child(
+    backend: str, *extra: str, env: Mapping[str, str] | None = None
+) -> Iterator[ServerChild]:
+    """`omnilive serve` in a child process (its own CPU, as in production), once healthy."""
+    args = ("serve", "--backend", backend, "--log-level", "warning", *extra)
+    with http_child("rtc.cli", *args, env=env) as server:
+        yield server
+
+
+@contextlib.contextmanager
 def server_process(backend: str, *extra: str) -> Iterator[str]:
     """`omnilive serve` in a child process; yields the base URL."""
     with server_child(backend, *extra) as server:
         yield server.url
 
 
-def speech_clip(text: str, language: str) -> NDArray[np.int16]:
-    """A 48 kHz clip spoken by the project's own voices (loads only the TTS)."""
-    from model.audio import resample_int16
+@functools.cache
+def _voices() -> tuple[PiperEnglishVoice, EspeakVoices]:
     from model.embedded.tts import EspeakVoices, PiperEnglishVoice
 
+    return PiperEnglishVoice(), EspeakVoices()
+
+
+def speech_clip(text: str, language: str) -> NDArray[np.int16]:
+    """A 48 kHz clip spoken by the project's own voices (loads only the TTS, once)."""
+    from model.audio import resample_int16
+
+    voice, espeak = _voices()
     if language == "en":
-        voice = PiperEnglishVoice()
         pcm = np.concatenate([p for _, p in voice.sentences(text)])
         return resample_int16(pcm, voice.sample_rate, 48_000)
-    espeak = EspeakVoices()
     return resample_int16(espeak.synthesize(text, language), espeak.sample_rate, 48_000)
 
 

@@ -1,0 +1,389 @@
+"""Capacity: the most concurrent calls that stay healthy, next to a bare aiortc echo server.
+
+    .venv/bin/python -m bench.capacity [--levels 8,12,16,20,24,28,32] [--hold 20]
+                                       [--skip-echo | --echo-only]
+
+Each call is what a phone sends in the tutor scenario: the microphone (Opus,
+room tone between utterances) and a 640x480 15 fps VP8 camera showing a
+printed problem held by hand (slight shake, sensor noise). Both are encoded
+once and replayed as packets, so the load generator costs little; it runs in
+worker processes (`--per-worker` calls each) apart from the server, and its
+CPU is reported separately. Each call opens with "can you help me with this?"
+(the tutor reads the page), then says a short line every few seconds, waiting
+for each answer to play first.
+
+For each level (calls at once), after every call is up: hold `--hold`
+seconds, then report
+  - gaps: inter-arrival of received audio frames at each call's track (the
+    server sends a 20 ms frame every 20 ms for the whole call, silence when
+    quiet): worst, p99, count over 100 ms;
+  - events: every utterance said during the hold must get speech_started, its
+    transcription and the first audio of its answer within `--event-timeout`
+    seconds of its end, then response.done; answer = utterance end -> first
+    answer audio (server's output_audio_buffer.started, as received);
+  - CPU over the hold, in cores (CPU seconds per second): the server process,
+    the load generator's workers, and everything else on the machine;
+  - the load generator's own event-loop lag (worst, p99): a late loop looks
+    like a gap at the client, so a gap with a similar lag is the client's.
+A level is healthy when every call connected, no gap exceeded 100 ms and
+every utterance got its events. The ramp stops at the first unhealthy level;
+the capacity is the largest healthy level before it.
+
+Baseline in the same run: `bench.echo_server`, bare aiortc that decodes the
+camera and echoes the microphone back (no models), ramped the same way
+(from the omnilive capacity upwards, since fewer calls are lighter).
+Targets (issue 6): omnilive >= 16 calls on 2 cores, >= 0.7 x the echo's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import httpx
+
+from bench.common import ServerChild, http_child, percentile, server_child, speech_clip
+from bench.loadgen import ANSWER_PLAY_S, Media, Plan, WorkerResult, split, worker_main
+from bench.replay import (
+    encode_opus,
+    encode_vp8,
+    gap_stats,
+    handheld,
+    room_tone,
+    worst_and_p99,
+)
+
+OPENING = "Can you help me with this?"
+LINES = (
+    "What's the next step?",
+    "I don't get it.",
+    "Say that again please.",
+    "Is it x equals five?",
+)
+#: Each call shows one of these (different numbers, so different spoken steps).
+PAGES = ("3x + 5 = 20", "2x + 7 = 15", "5x - 4 = 21", "4x + 3 = 19", "6x - 5 = 13", "7x + 2 = 30")
+GAP_LIMIT_S = 0.1
+TARGET_CALLS = 16
+TARGET_RATIO = 0.7
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+# -- CPU readings from /proc -------------------------------------------------------------
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def machine_busy_s() -> float:
+    """CPU seconds spent busy by every core since boot."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / _TICK
+
+
+# -- media -----------------------------------------------------------------------------
+def build_media(fps: int) -> Media:
+    from tests.imagegen import CLEAN, render_problem
+
+    pages = [render_problem([p], CLEAN, seed=i) for i, p in enumerate(PAGES)]
+    return Media(
+        videos=[
+            encode_vp8(handheld(page, fps, seconds=2.0, seed=i), fps)
+            for i, page in enumerate(pages)
+        ],
+        fps=fps,
+        room=encode_opus(room_tone(1.0)),
+        opening=encode_opus(speech_clip(OPENING, "en")),
+        utterances=[encode_opus(speech_clip(line, "en")) for line in LINES],
+    )
+
+
+# -- one level -------------------------------------------------------------------------
+@dataclass
+class LevelResult:
+    level: int
+    connected: int
+    errors: list[str]
+    worst_gap_s: float
+    p99_gap_s: float
+    gaps_over: int
+    said: int
+    answered: int
+    missing: Counter[str]
+    answer_s: list[float]
+    server_cores: float
+    loadgen_cores: float
+    other_cores: float
+    lag_worst_s: float
+    lag_p99_s: float
+    events: bool
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.connected == self.level
+            and self.worst_gap_s <= GAP_LIMIT_S
+            and (not self.events or (self.said > 0 and self.answered == self.said))
+        )
+
+
+def _receive(conn: Connection, kind: str, timeout: float) -> tuple[Any, ...]:
+    if not conn.poll(timeout):
+        raise TimeoutError(f"a load generator worker sent no {kind!r} in {timeout:.0f}s")
+    message: tuple[Any, ...] = conn.recv()
+    if message[0] != kind:
+        raise RuntimeError(f"expected {kind!r} from a worker, got {message[0]!r}")
+    return message
+
+
+def run_level(
+    server: ServerChild, level: int, media: Media, args: argparse.Namespace, *, events: bool
+) -> LevelResult:
+    ctx = multiprocessing.get_context("spawn")
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    for first, count in split(level, args.per_worker):
+        parent, child = ctx.Pipe()
+        plan = Plan(
+            url=server.url,
+            level=level,
+            first=first,
+            calls=count,
+            session={"scenario": "tutor"} if events else None,
+            events=events,
+            hold_s=args.hold,
+            pause_s=(args.pause_min, args.pause_max),
+            event_timeout_s=args.event_timeout,
+            connect_every_s=args.connect_every,
+            stagger_s=args.pause_max + 2.0,
+            seed=level,
+        )
+        proc = ctx.Process(target=worker_main, args=(plan, media, child), daemon=True)
+        proc.start()
+        child.close()
+        workers.append((proc, parent))
+    try:
+        connected, errors = 0, []
+        for _, conn in workers:
+            _, count, failed = _receive(conn, "connected", 60 + level * args.connect_every)
+            connected += count
+            errors += failed
+        time.sleep(args.settle)
+        pids = [p.pid for p, _ in workers if p.pid is not None]
+        server0, load0, busy0 = (
+            process_cpu_s(server.pid),
+            sum(process_cpu_s(p) for p in pids),
+            machine_busy_s(),
+        )
+        started = time.monotonic()
+        for _, conn in workers:
+            conn.send("go")
+        time.sleep(args.hold)
+        elapsed = time.monotonic() - started
+        server1, load1, busy1 = (
+            process_cpu_s(server.pid),
+            sum(process_cpu_s(p) for p in pids),
+            machine_busy_s(),
+        )
+        results: list[WorkerResult] = []
+        for _, conn in workers:
+            wind_down = args.event_timeout + ANSWER_PLAY_S + 30
+            results.append(_receive(conn, "result", wind_down)[1])
+    finally:
+        for worker, conn in workers:
+            worker.join(30)
+            if worker.is_alive():
+                worker.kill()
+            conn.close()
+    _wait_idle(server.url)
+    calls = [c for r in results for c in r.calls]
+    gaps = gap_stats([g for c in calls for g in c.gaps], GAP_LIMIT_S)
+    lag_worst, lag_p99 = worst_and_p99(lag for r in results for lag in r.loop_lags)
+    server_cores = (server1 - server0) / elapsed
+    loadgen_cores = (load1 - load0) / elapsed
+    return LevelResult(
+        level=level,
+        connected=connected,
+        errors=errors,
+        worst_gap_s=gaps.worst_s,
+        p99_gap_s=gaps.p99_s,
+        gaps_over=gaps.over,
+        said=sum(c.said for c in calls),
+        answered=sum(c.answered for c in calls),
+        missing=Counter(m for c in calls for m in c.missing),
+        answer_s=[a for c in calls for a in c.answer_s],
+        server_cores=server_cores,
+        loadgen_cores=loadgen_cores,
+        other_cores=(busy1 - busy0) / elapsed - server_cores - loadgen_cores,
+        lag_worst_s=lag_worst,
+        lag_p99_s=lag_p99,
+        events=events,
+    )
+
+
+def _wait_idle(url: str, timeout: float = 30.0) -> None:
+    """Until the server has closed every call (or `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=2).json().get("active_calls") == 0:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+
+
+# -- report ----------------------------------------------------------------------------
+HEADER = (
+    f"{'calls':>5} {'healthy':>7} {'up':>5} {'worst gap':>9} {'p99 gap':>8} {'>100ms':>6} "
+    f"{'events ok':>9} {'answer p50/p95':>15} {'server':>6} {'loadgen':>7} {'other':>6} "
+    f"{'client lag worst/p99':>20}"
+)
+
+
+def _ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) or math.isinf(seconds) else f"{1000 * seconds:.0f}"
+
+
+def row(r: LevelResult) -> str:
+    events = f"{r.answered}/{r.said}" if r.events else "n/a"
+    answer = (
+        f"{percentile(r.answer_s, 50):.1f}/{percentile(r.answer_s, 95):.1f} s"
+        if r.answer_s
+        else "n/a"
+    )
+    lag = f"{_ms(r.lag_worst_s)}/{_ms(r.lag_p99_s)} ms"
+    return (
+        f"{r.level:5d} {'yes' if r.healthy else 'NO':>7} {r.connected:5d} "
+        f"{_ms(r.worst_gap_s):>6} ms {_ms(r.p99_gap_s):>5} ms {r.gaps_over:6d} "
+        f"{events:>9} {answer:>15} {r.server_cores:6.2f} {r.loadgen_cores:7.2f} "
+        f"{r.other_cores:6.2f} {lag:>20}"
+    )
+
+
+def explain(r: LevelResult) -> str | None:
+    if r.healthy:
+        return None
+    reasons = []
+    if r.connected < r.level:
+        reasons.append(f"{r.level - r.connected} calls did not connect ({'; '.join(r.errors[:2])})")
+    if r.worst_gap_s > GAP_LIMIT_S:
+        reasons.append(f"{r.gaps_over} audio gaps over {_ms(GAP_LIMIT_S)} ms")
+    if r.events and r.answered < r.said:
+        missing = ", ".join(f"{n}x no {kind}" for kind, n in r.missing.most_common())
+        reasons.append(f"{r.said - r.answered} utterances unanswered ({missing})")
+    return "; ".join(reasons)
+
+
+def ramp(
+    name: str,
+    server: ServerChild,
+    levels: Sequence[int],
+    media: Media,
+    args: argparse.Namespace,
+    *,
+    events: bool,
+) -> tuple[int, list[LevelResult]]:
+    """Levels in order until the first unhealthy one; (capacity, results)."""
+    print(f"\n[{name}] cores = CPU seconds per second over the hold")
+    print(HEADER, flush=True)
+    results: list[LevelResult] = []
+    capacity = 0
+    for level in levels:
+        result = run_level(server, level, media, args, events=events)
+        results.append(result)
+        print(row(result), flush=True)
+        if not result.healthy:
+            print(f"      unhealthy: {explain(result)}", flush=True)
+            break
+        capacity = level
+    return capacity, results
+
+
+def warm_up(server: ServerChild, media: Media, args: argparse.Namespace) -> None:
+    """Two calls through the whole script once, unreported: the first page read and the
+    first transcription pay one-off costs (lazy initialisation) that no later call pays."""
+    quick = argparse.Namespace(**{**vars(args), "hold": 8.0, "settle": 0.5})
+    result = run_level(server, 2, media, quick, events=True)
+    print(f"warm-up: 2 calls, {result.answered}/{result.said} utterances answered", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--levels", default="8,12,16,20,24,28,32,40", help="calls, ascending")
+    parser.add_argument("--hold", type=float, default=20.0, help="seconds per level, all up")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds after connecting")
+    parser.add_argument("--per-worker", type=int, default=8, help="calls per load process")
+    parser.add_argument("--connect-every", type=float, default=0.15, help="seconds between calls")
+    parser.add_argument("--pause-min", type=float, default=2.0, help="pause after an answer")
+    parser.add_argument("--pause-max", type=float, default=6.0)
+    parser.add_argument("--event-timeout", type=float, default=10.0)
+    parser.add_argument("--fps", type=int, default=15, help="camera frames per second")
+    parser.add_argument("--backend", default="embedded", choices=["embedded", "tone"])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--skip-echo", action="store_true", help="omnilive only, no baseline")
+    group.add_argument("--echo-only", action="store_true", help="the baseline only")
+    args = parser.parse_args()
+    levels = sorted({int(x) for x in args.levels.split(",")})
+    started = time.monotonic()
+    media = build_media(args.fps)
+    print(
+        f"media: {len(media.videos)} camera loops of {len(media.videos[0])} VP8 frames at "
+        f"{args.fps} fps ({sum(map(len, media.videos[0])) * 8 * args.fps / len(media.videos[0]) / 1000:.0f} kbit/s), "
+        f"{1 + len(media.utterances)} utterances; {len(levels)} levels, hold {args.hold:.0f}s, "
+        f"{os.cpu_count()} cores",
+        flush=True,
+    )
+    ours = 0
+    if not args.echo_only:
+        with server_child(args.backend, "--max-calls", str(max(levels) + 8)) as server:
+            warm_up(server, media, args)
+            ours, _ = ramp(
+                f"omnilive --backend {args.backend}, tutor",
+                server,
+                levels,
+                media,
+                args,
+                events=True,
+            )
+    echo = 0
+    echo_results: list[LevelResult] = []
+    if not args.skip_echo:
+        start = [lv for lv in levels if lv >= ours] or levels[-1:]
+        with http_child("bench.echo_server") as server:
+            echo, echo_results = ramp(
+                "baseline: bare aiortc echo", server, start, media, args, events=False
+            )
+    print(f"\nfinished in {time.monotonic() - started:.0f}s")
+    if not args.echo_only:
+        verdict = "ok" if ours >= TARGET_CALLS else "BELOW TARGET"
+        print(f"omnilive capacity: {ours} calls (target >= {TARGET_CALLS}: {verdict})")
+    if not args.skip_echo:
+        topped = bool(echo_results) and echo_results[-1].healthy
+        print(
+            f"echo capacity: {'>= ' if topped else ''}{echo} calls"
+            + (" (top level)" if topped else "")
+        )
+    if not args.echo_only and not args.skip_echo and echo:
+        ratio = ours / echo
+        verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
+        print(f"omnilive / echo: {ratio:.2f} (target >= {TARGET_RATIO}: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
