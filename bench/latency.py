@@ -28,17 +28,26 @@ from bench.common import ms, percentile, server_process, speech_clip, voiced_bou
 from clients.python.client import CallClient
 
 UTTERANCE = "I would like a cup of coffee with milk please."
+PROBLEM = "Solve two x plus three equals eleven."
 INTERRUPTION = "Wait, stop please."
 # One long sentence without commas: its answer has no pauses that look like the end.
 LONG_TEXT = "My brother lives in Barcelona and works as a doctor in a big hospital near the old harbour of the city"
 
 
+SERVER_VAD_500 = {"type": "server_vad", "silence_duration_ms": 500}
+
+
 async def measure(
-    url: str, runs: int, clip: NDArray[np.int16], interrupt: NDArray[np.int16]
+    url: str,
+    runs: int,
+    clip: NDArray[np.int16],
+    interrupt: NDArray[np.int16] | None,
+    *,
+    session: dict[str, Any],
+    cut_answer: bool = False,
 ) -> dict[str, list[float]]:
-    session = {"scenario": "interpreter", "languages": ["en", "es"]}
+    """Response latency for `clip` (and barge-in over a long answer when `interrupt` is given)."""
     _, clip_end = voiced_bounds(clip)
-    onset_offset, _ = voiced_bounds(interrupt)
     response: list[float] = []
     barge_in: list[float] = []
     async with (
@@ -56,42 +65,68 @@ async def measure(
             assert said.started_at is not None
             speech_end = said.started_at + clip_end
             await said.wait()
+            if cut_answer:
+                # Only the start matters: stop a long answer once it is heard.
+                await call.wait_for("output_audio_buffer.started", after=mark, timeout=30)
+                await asyncio.sleep(0.3)
+                call.send({"type": "response.cancel"})
             await call.wait_for("response.done", after=mark, timeout=30)
             first = call.received.first_voice_after(speech_end)
             if first is not None:
                 response.append(first - speech_end)
             await asyncio.sleep(0.5)
-
-            # Barge-in: onset of speech over a long answer -> the answer audio goes quiet.
-            mark = len(call.events)
-            call.send_text(LONG_TEXT)
-            started = await call.wait_for("output_audio_buffer.started", after=mark)
-            answer_id = started["response_id"]
-            await asyncio.sleep(0.8)
-            said = call.mic.play(interrupt)
-            await said.started.wait()
-            assert said.started_at is not None
-            onset = said.started_at + onset_offset
-            await said.wait()
-            await call.wait_for(
-                "response.done",
-                lambda e: bool(e["response"]["id"] == answer_id),  # noqa: B023 - awaited at once
-                after=mark,
-                timeout=30,
-            )
-            await asyncio.sleep(0.6)
-            quiet = call.received.silent_since(onset, hold_s=0.3)
-            if quiet is not None:
-                barge_in.append(max(0.0, quiet - onset))
-            # Let the answer to the interruption finish before the next run.
-            await call.wait_for(
-                "response.done",
-                lambda e: bool(e["response"]["id"] != answer_id),  # noqa: B023 - awaited at once
-                after=mark,
-                timeout=30,
-            )
-            await asyncio.sleep(1.0)
+            if interrupt is not None:
+                barge_in += await _barge_in_once(call, interrupt)
     return {"response": response, "barge_in": barge_in}
+
+
+async def _barge_in_once(call: CallClient, interrupt: NDArray[np.int16]) -> list[float]:
+    """Onset of speech over a long answer -> the answer audio goes quiet."""
+    assert call.mic is not None
+    onset_offset, _ = voiced_bounds(interrupt)
+    mark = len(call.events)
+    call.send_text(LONG_TEXT)
+    started = await call.wait_for("output_audio_buffer.started", after=mark)
+    answer_id = started["response_id"]
+    await asyncio.sleep(0.8)
+    said = call.mic.play(interrupt)
+    await said.started.wait()
+    assert said.started_at is not None
+    onset = said.started_at + onset_offset
+    await said.wait()
+    await call.wait_for(
+        "response.done", lambda e: bool(e["response"]["id"] == answer_id), after=mark, timeout=30
+    )
+    await asyncio.sleep(0.6)
+    quiet = call.received.silent_since(onset, hold_s=0.3)
+    # Let the answer to the interruption finish before the next run.
+    await call.wait_for(
+        "response.done", lambda e: bool(e["response"]["id"] != answer_id), after=mark, timeout=30
+    )
+    await asyncio.sleep(1.0)
+    return [] if quiet is None else [max(0.0, quiet - onset)]
+
+
+def run_backend(
+    backend: str, runs: int, clips: dict[str, NDArray[np.int16]]
+) -> dict[str, list[float]]:
+    interpreter = {"scenario": "interpreter", "languages": ["en", "es"]}
+    tutor = {"scenario": "tutor", "emotion": {"enabled": False}}
+    out: dict[str, list[float]] = {}
+    with server_process(backend) as url:
+        figures = asyncio.run(
+            measure(url, runs, clips["utterance"], clips["interrupt"], session=interpreter)
+        )
+        out["interpreter"], out["barge_in"] = figures["response"], figures["barge_in"]
+        out["tutor"] = asyncio.run(
+            measure(url, runs, clips["problem"], None, session=tutor, cut_answer=True)
+        )["response"]
+        # The fixed-silence baseline: OpenAI's default server_vad (500 ms), same models.
+        fixed = {**interpreter, "audio": {"input": {"turn_detection": SERVER_VAD_500}}}
+        out["interpreter_server_vad"] = asyncio.run(
+            measure(url, runs, clips["utterance"], None, session=fixed)
+        )["response"]
+    return out
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -120,33 +155,37 @@ def main() -> None:
     if args.client_prefetch == 1:
         from rtc import tuning
 
-        tuning.apply()
-    clip = speech_clip(UTTERANCE, "en")
-    interrupt = speech_clip(INTERRUPTION, "en")
+        tuning.apply(listening=False)
+    clips = {
+        "utterance": speech_clip(UTTERANCE, "en"),
+        "interrupt": speech_clip(INTERRUPTION, "en"),
+        "problem": speech_clip(PROBLEM, "en"),
+    }
     results: dict[str, dict[str, list[float]]] = {}
     for backend in ("embedded", "tone"):
         started = time.monotonic()
-        with server_process(backend) as url:
-            results[backend] = asyncio.run(measure(url, args.runs, clip, interrupt))
+        results[backend] = run_backend(backend, args.runs, clips)
         print(f"[{backend}] {args.runs} runs in {time.monotonic() - started:.0f}s", flush=True)
     print()
     print(
-        f"{'figure (at the client)':34} {'embedded p50':>13} {'p95':>9} {'tone baseline p50':>18} {'p95':>9}"
+        f"{'figure (at the client)':44} {'embedded p50':>13} {'p95':>9} {'tone p50':>9} {'p95':>9}"
     )
     for key, label in (
-        ("response", "response latency (2.5 s utterance)"),
+        ("interpreter", "response, interpreter (semantic_vad auto)"),
+        ("tutor", "response, tutor (semantic_vad auto)"),
+        ("interpreter_server_vad", "baseline: interpreter, server_vad 500 ms"),
         ("barge_in", "barge-in stop latency"),
     ):
         e, t = results["embedded"][key], results["tone"][key]
         print(
-            f"{label:34} {ms(percentile(e, 50)):>13} {ms(percentile(e, 95)):>9} "
-            f"{ms(percentile(t, 50)):>18} {ms(percentile(t, 95)):>9}"
+            f"{label:44} {ms(percentile(e, 50)):>13} {ms(percentile(e, 95)):>9} "
+            f"{ms(percentile(t, 50)):>9} {ms(percentile(t, 95)):>9}"
         )
     print()
-    print(
-        f"samples: embedded {len(results['embedded']['response'])}/{len(results['embedded']['barge_in'])}, "
-        f"tone {len(results['tone']['response'])}/{len(results['tone']['barge_in'])} (response/barge-in)"
+    counts = ", ".join(
+        f"{b} " + "/".join(str(len(v)) for v in r.values()) for b, r in results.items()
     )
+    print(f"samples ({'/'.join(results['embedded'])}): {counts}")
     if args.json:
         print(json.dumps({b: {k: summary(v) for k, v in r.items()} for b, r in results.items()}))
 

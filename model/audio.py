@@ -23,3 +23,14 @@ def resample_int16(pcm: NDArray[np.int16], src_rate: int, dst_rate: int) -> NDAr
 
 def int16_to_float(pcm: NDArray[np.int16]) -> NDArray[np.float32]:
     return (pcm.astype(np.float32) / 32768.0).astype(np.float32, copy=False)
+
+
+def trim_leading_silence(
+    pcm: NDArray[np.int16], sample_rate: int, *, level: int = 300, keep_ms: int = 10
+) -> NDArray[np.int16]:
+    """Drop the quiet start of a synthesized piece (tens of ms the listener waits through)."""
+    loud = np.flatnonzero(np.abs(pcm) > level)
+    if len(loud) == 0:
+        return pcm
+    start = max(0, int(loud[0]) - sample_rate * keep_ms // 1000)
+    return pcm[start:]

@@ -28,7 +28,7 @@ def tone(seconds: float, sample_rate: int, amplitude: int = 6000) -> NDArray[np.
 class ToneSession(OmniSession):
     async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
         language = languages[0] if languages else "en"
-        return Transcript("tone backend heard you", language, 1.0)
+        return Transcript("The tone backend heard you.", language, 1.0)
 
     async def translate(self, text: str, source: str, target: str) -> str:
         return text

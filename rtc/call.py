@@ -37,6 +37,7 @@ from rtc.turns import (
     SpeechStarted,
     SpeechStopped,
     TurnDetector,
+    TurnEvent,
     VoiceLost,
     VoiceOnset,
 )
@@ -89,6 +90,7 @@ class Call:
             metrics=metrics,
             log_prefix=self._log,
         )
+        self.responder.words_heard = self._words_heard
         self.scenario: Scenario | None = None
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=settings.ice_servers or None))
         self.detector: TurnDetector | None = None
@@ -208,18 +210,26 @@ class Call:
                 continue  # manual turns: still drained, never queued
             probability = await vad.probability(chunk)
             for event in detector.push(chunk, probability):
-                if isinstance(event, VoiceOnset):
-                    self.responder.on_voice_onset()
-                elif isinstance(event, VoiceLost):
-                    self.responder.on_voice_lost()
-                elif isinstance(event, SpeechStarted):
-                    self.responder.on_speech_started(event)
-                elif isinstance(event, SpeechPaused):
-                    self.responder.on_speech_paused(event)
-                elif isinstance(event, SpeechStopped):
-                    self.responder.on_speech_stopped(event)
+                self._on_turn_event(event)
             if detector.speaking:
                 self.responder.on_speech_progress(detector.speech_ms)
+
+    def _on_turn_event(self, event: TurnEvent) -> None:
+        if isinstance(event, VoiceOnset):
+            self.responder.on_voice_onset()
+        elif isinstance(event, VoiceLost):
+            self.responder.on_voice_lost()
+        elif isinstance(event, SpeechStarted):
+            self.responder.on_speech_started(event)
+        elif isinstance(event, SpeechPaused):
+            self.responder.on_speech_paused(event)
+        elif isinstance(event, SpeechStopped):
+            self.responder.on_speech_stopped(event)
+
+    def _words_heard(self, revision: int, finished: bool | None) -> None:
+        if self.detector is not None:
+            for event in self.detector.words_heard(revision, finished):
+                self._on_turn_event(event)
 
     def _on_emotion(
         self, state: EmotionState, frustrated_s: float, changed_faces: list[FaceEmotion] | None

@@ -29,7 +29,13 @@ from rtc import events as ev
 from rtc.audio_out import SAMPLE_RATE, OutputAudioTrack
 from rtc.events import EventSender, new_id
 from rtc.metrics import Metrics
-from rtc.turns import SpeechPaused, SpeechStarted, SpeechStopped, TurnSettings
+from rtc.turns import (
+    SpeechPaused,
+    SpeechStarted,
+    SpeechStopped,
+    TurnSettings,
+    words_sound_finished,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ class Response:
     # -- ResponseSink ------------------------------------------------------------
     def transcription(self, transcript: Transcript) -> None:
         self._do(lambda: self._responder.report_transcription(self.turn.item_id, transcript))
+        if self.speculative:
+            self._responder.heard_while_paused(self, transcript)
 
     def event(self, event_type: str, payload: Mapping[str, Any]) -> None:
         data = dict(payload)
@@ -101,6 +109,8 @@ class Response:
 
     def _play(self, chunk: SpeechChunk) -> None:
         r = self._responder
+        if not self.transcript:
+            logger.debug("%sfirst audio of %s queued", r._log, self.id)
         r.output.enqueue(self.id, chunk.pcm)
         item = r.session.conversation.get(self.item_id)
         if item is not None:
@@ -142,6 +152,8 @@ class Responder:
         self._pending_items: list[tuple[str, str | None, bytes | None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.words_heard: Callable[[int, bool | None], None] | None = None
+        """Set by the call: tells its turn detector whether paused speech sounds finished."""
         output.set_callbacks(self._on_audio_started, self._on_audio_finished)
 
     # -- speech from the turn detector -----------------------------------------------
@@ -190,6 +202,14 @@ class Responder:
         ):
             turn = UserTurn(item_id=self._user_item_id or new_id("item"), audio=event.audio)
             self._speculative = self._launch(turn, speculative=True, revision=event.revision)
+            logger.debug("%sspeculating on paused speech (revision %d)", self._log, event.revision)
+
+    def heard_while_paused(self, response: Response, transcript: Transcript) -> None:
+        """A speculative answer knows the words: they may end the turn sooner."""
+        finished = words_sound_finished(transcript.text)
+        logger.debug("%sheard %r while paused (finished: %s)", self._log, transcript.text, finished)
+        if response is self._speculative and self.words_heard is not None:
+            self.words_heard(response.revision, finished)
 
     def on_speech_stopped(self, event: SpeechStopped) -> None:
         item_id = self._user_item_id or new_id("item")

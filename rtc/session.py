@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rtc.errors import InvalidEvent
@@ -17,7 +18,7 @@ MAX_VIDEO_FPS = 15.0
 #: Emotion reading is on by default where the scenario adapts to it.
 DEFAULT_EMOTION = {"tutor": True, "interpreter": False, "explainer": False, "chat": False}
 
-DEFAULT_TURN_DETECTION: dict[str, Any] = {
+SERVER_VAD_DEFAULTS: dict[str, Any] = {
     "type": "server_vad",
     "threshold": 0.5,
     "prefix_padding_ms": 300,
@@ -25,6 +26,37 @@ DEFAULT_TURN_DETECTION: dict[str, Any] = {
     "interrupt_response": True,
     "create_response": True,
     "idle_timeout_ms": None,
+}
+SEMANTIC_VAD_DEFAULTS: dict[str, Any] = {
+    "type": "semantic_vad",
+    "eagerness": "auto",
+    "interrupt_response": True,
+    "create_response": True,
+}
+TURN_DETECTION_DEFAULTS = {"server_vad": SERVER_VAD_DEFAULTS, "semantic_vad": SEMANTIC_VAD_DEFAULTS}
+#: The default answers fast: finished sentences end the turn after a short silence.
+DEFAULT_TURN_DETECTION = SEMANTIC_VAD_DEFAULTS
+
+
+@dataclass(frozen=True)
+class Eagerness:
+    """What `semantic_vad` eagerness means here, in silence after the last word."""
+
+    finished_ms: int
+    """Silence that ends a turn whose words sound finished."""
+    unsure_ms: int
+    """Silence that ends a turn whose words may be finished (a bare "yes", "x equals 5")."""
+    unfinished_ms: int
+    """Silence that ends a turn whose words do not (or are not known yet)."""
+    speculate_ms: int
+    """Silence after which the turn is transcribed, to know how its words end."""
+
+
+EAGERNESS = {
+    "high": Eagerness(finished_ms=64, unsure_ms=250, unfinished_ms=400, speculate_ms=32),
+    "medium": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=800, speculate_ms=32),
+    "auto": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=800, speculate_ms=32),
+    "low": Eagerness(finished_ms=320, unsure_ms=800, unfinished_ms=1600, speculate_ms=96),
 }
 
 
@@ -86,9 +118,13 @@ def apply_update(current: Mapping[str, Any], update: Any) -> dict[str, Any]:
     if "scenario" in update and "emotion" not in update and new.get("scenario") in DEFAULT_EMOTION:
         new["emotion"] = {"enabled": DEFAULT_EMOTION[new["scenario"]]}
     turn = (new.get("audio") or {}).get("input", {}).get("turn_detection")
-    if isinstance(turn, Mapping) and turn.get("type") in ("server_vad", "semantic_vad"):
+    asked = ((update.get("audio") or {}).get("input") or {}).get("turn_detection")
+    if isinstance(asked, Mapping) and "type" in asked:
+        turn = asked  # a new type starts afresh rather than inheriting the old type's fields
+    if isinstance(turn, Mapping) and turn.get("type") in TURN_DETECTION_DEFAULTS:
         # Fill what a partial turn_detection left out.
-        new["audio"]["input"]["turn_detection"] = {**DEFAULT_TURN_DETECTION, **turn}
+        defaults = TURN_DETECTION_DEFAULTS[turn["type"]]
+        new["audio"]["input"]["turn_detection"] = {**defaults, **copy.deepcopy(dict(turn))}
     validate(new)
     return new
 
@@ -143,14 +179,31 @@ def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:
     if kind not in ("server_vad", "semantic_vad"):
         raise InvalidEvent("invalid_session", f"unknown turn_detection type {kind!r}")
     fields: dict[str, Any] = {}
-    if kind == "server_vad":
-        for key in ("threshold", "prefix_padding_ms", "silence_duration_ms"):
-            value = turn.get(key)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidEvent("invalid_session", f"turn_detection.{key} must be a number")
-            fields[key] = value if key == "threshold" else int(value)
+    if kind == "semantic_vad":
+        eagerness = turn.get("eagerness", "auto")
+        if eagerness not in EAGERNESS:
+            raise InvalidEvent(
+                "invalid_session",
+                f"turn_detection.eagerness must be one of {', '.join(EAGERNESS)}",
+            )
+        e = EAGERNESS[eagerness]
+        fields.update(
+            eager_silence_ms=e.finished_ms,
+            unsure_silence_ms=e.unsure_ms,
+            silence_duration_ms=e.unfinished_ms,
+            early_silence_ms=e.speculate_ms,
+        )
+    # Ours for semantic_vad: the VAD level, padding and longest wait can still be set.
+    for key in ("threshold", "prefix_padding_ms", "silence_duration_ms"):
+        value = turn.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidEvent("invalid_session", f"turn_detection.{key} must be a number")
+        fields[key] = value if key == "threshold" else int(value)
+    for key in ("eager_silence_ms", "unsure_silence_ms"):
+        if fields.get(key) is not None:
+            fields[key] = min(fields[key], fields["silence_duration_ms"])
     for key in ("interrupt_response", "create_response"):
         value = turn.get(key)
         if value is not None:

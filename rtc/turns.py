@@ -6,6 +6,7 @@ probability timelines without any audio or clock.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass
 
@@ -15,6 +16,35 @@ from numpy.typing import NDArray
 from rtc.vad import CHUNK_MS, CHUNK_SAMPLES
 
 MAX_UTTERANCE_MS = 30_000
+
+# Words a sentence does not end on, so Whisper's period after them is a guess (en, es).
+_DANGLING = """
+a an and are as at because but for from if in is like my of on or so than that the then this
+to um uh was were with your
+al como con de del el en es eh la las los mi o para pero por porque que si son tu un una y
+"""
+_DANGLING_WORDS = frozenset(_DANGLING.split())
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words_sound_finished(text: str) -> bool | None:
+    """A small end-of-turn model: does the recogniser's text end like a finished sentence?
+
+    True: it ends on a full stop, question or exclamation mark after a word a
+    sentence can end on. False: it trails off (comma, ellipsis, "and", "of").
+    None: no telling (Whisper often leaves short answers like "x equals 5" bare).
+    """
+    text = text.strip()
+    words = _WORD.findall(text.lower())
+    if (
+        not words
+        or text.endswith((",", ";", ":", "-", "...", "\u2026"))
+        or words[-1] in _DANGLING_WORDS
+    ):
+        return False
+    if text[-1] in ".?!\u3002\uff1f\uff01":
+        return True
+    return None
 
 
 @dataclass(frozen=True)
@@ -26,7 +56,12 @@ class TurnSettings:
     prefix_padding_ms: int = 300
     """Audio kept from before the detected onset."""
     silence_duration_ms: int = 500
-    """Silence that ends a turn."""
+    """Silence that ends a turn (with `eager_silence_ms`: a turn whose words do not sound finished)."""
+    eager_silence_ms: int | None = None
+    """Silence that ends a turn whose words sound finished (semantic turn detection); None:
+    silence alone decides, as with OpenAI's `server_vad`."""
+    unsure_silence_ms: int | None = None
+    """With `eager_silence_ms`: silence that ends a turn whose words may or may not be done."""
     interrupt_response: bool = True
     """Speech onset during an answer interrupts it (barge-in)."""
     create_response: bool = True
@@ -47,9 +82,11 @@ class TurnSettings:
             "min_speech_ms",
             "min_interruption_ms",
             "early_silence_ms",
+            "eager_silence_ms",
+            "unsure_silence_ms",
         ):
             value = getattr(self, name)
-            if not 0 <= value <= 10_000:
+            if value is not None and not 0 <= value <= 10_000:
                 raise ValueError(f"{name} must be between 0 and 10000 ms")
 
     @property
@@ -60,7 +97,8 @@ class TurnSettings:
 
 @dataclass(frozen=True)
 class VoiceOnset:
-    """A first voiced chunk: maybe speech, maybe a click. Enough to hold our own voice."""
+    """A first voiced chunk (at or above the lower hysteresis level): maybe speech, maybe a
+    click. Enough to hold our own voice."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +148,9 @@ class TurnDetector:
         self._cut = 0
         self._revision = 0
         self._paused = False
+        self._turn_end_ms = self.settings.silence_duration_ms
+        self._hinted = False
+        self._armed = True
 
     @property
     def speaking(self) -> bool:
@@ -126,6 +167,25 @@ class TurnDetector:
     def position_ms(self) -> float:
         return self._position_ms
 
+    def words_heard(self, revision: int, finished: bool | None) -> list[TurnEvent]:
+        """What the words of paused speech `revision` say about the end of the turn.
+
+        Finished-sounding words end it after `eager_silence_ms`, words that may
+        be done after `unsure_silence_ms`. Returns the SpeechStopped at once when
+        that silence has already passed; otherwise `push` ends the turn when it
+        has. Stale revisions (the user went on talking) are ignored.
+        """
+        s = self.settings
+        if not (self._speaking and self._paused and revision == self._revision):
+            return []
+        wait = {True: s.eager_silence_ms, None: s.unsure_silence_ms}.get(finished)
+        if wait is None or s.eager_silence_ms is None:
+            return []
+        self._turn_end_ms = min(wait, s.silence_duration_ms)
+        if self._silence_chunks * CHUNK_MS >= self._turn_end_ms:
+            return [self._stop()]
+        return []
+
     def push(self, chunk: NDArray[np.float32], probability: float) -> list[TurnEvent]:
         if chunk.shape != (CHUNK_SAMPLES,):
             raise ValueError(f"chunks are {CHUNK_SAMPLES} samples")
@@ -136,8 +196,9 @@ class TurnDetector:
         if not self._speaking:
             if probability >= s.threshold:
                 self._pending.append(chunk)
-                if len(self._pending) == 1:
+                if len(self._pending) == 1 and not self._hinted:
                     events.append(VoiceOnset())
+                self._hinted = False
                 if len(self._pending) * CHUNK_MS >= s.min_speech_ms:
                     self._speaking = True
                     self._start_ms = chunk_start - (len(self._pending) - 1) * CHUNK_MS
@@ -147,9 +208,17 @@ class TurnDetector:
                     self._paused = False
                     self._revision += 1
                     events.append(SpeechStarted(audio_start_ms=self._start_ms))
+            elif probability >= s.negative_threshold and self._armed and not self._pending:
+                # Maybe the start of a word: enough to hold our own voice for one chunk.
+                events.append(VoiceOnset())
+                self._hinted, self._armed = True, False
+                self._history.append(chunk)
             else:
-                if self._pending:
+                if self._pending or self._hinted:
                     events.append(VoiceLost())
+                self._hinted = False
+                # Noise hovering near the threshold holds our voice once, not every chunk.
+                self._armed = self._armed or probability < s.negative_threshold
                 self._history.extend(self._pending)
                 self._pending = []
                 self._history.append(chunk)
@@ -161,6 +230,7 @@ class TurnDetector:
                 self._revision += 1  # the speculative transcription is stale now
             self._silence_chunks = 0
             self._paused = False
+            self._turn_end_ms = self.settings.silence_duration_ms
         elif probability < s.negative_threshold:
             self._silence_chunks += 1
         silence_ms = self._silence_chunks * CHUNK_MS
@@ -169,20 +239,24 @@ class TurnDetector:
             self._cut = len(self._audio)
             events.append(SpeechPaused(self._revision, np.concatenate(self._audio)))
         too_long = self._position_ms - self._start_ms >= MAX_UTTERANCE_MS
-        if silence_ms >= s.silence_duration_ms or too_long:
-            cut = self._cut if self._paused else len(self._audio)
-            end_ms = self._position_ms - silence_ms
-            events.append(
-                SpeechStopped(
-                    audio_end_ms=end_ms,
-                    revision=self._revision if self._paused else -1,
-                    audio=np.concatenate(self._audio[:cut]),
-                    speech_ms=end_ms - self._start_ms,
-                )
-            )
-            self._speaking = False
-            self._audio = []
-            self._history.clear()
-            self._silence_chunks = 0
-            self._paused = False
+        if silence_ms >= self._turn_end_ms or too_long:
+            events.append(self._stop())
         return events
+
+    def _stop(self) -> SpeechStopped:
+        silence_ms = self._silence_chunks * CHUNK_MS
+        cut = self._cut if self._paused else len(self._audio)
+        end_ms = self._position_ms - silence_ms
+        stopped = SpeechStopped(
+            audio_end_ms=end_ms,
+            revision=self._revision if self._paused else -1,
+            audio=np.concatenate(self._audio[:cut]),
+            speech_ms=end_ms - self._start_ms,
+        )
+        self._speaking = False
+        self._audio = []
+        self._history.clear()
+        self._silence_chunks = 0
+        self._paused = False
+        self._turn_end_ms = self.settings.silence_duration_ms
+        return stopped

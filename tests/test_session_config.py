@@ -11,9 +11,38 @@ from rtc.session import apply_update, default_session, turn_settings
 def test_defaults_follow_the_contract() -> None:
     s = default_session("embedded")
     assert s["scenario"] == "tutor"
-    assert s["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+    assert s["audio"]["input"]["turn_detection"]["type"] == "semantic_vad"
     settings = turn_settings(s)
     assert settings is not None and settings.interrupt_response and settings.create_response
+    # Finished-sounding words end a turn sooner than the longest wait.
+    assert settings.eager_silence_ms is not None
+    assert settings.eager_silence_ms < settings.silence_duration_ms
+
+
+def test_server_vad_is_silence_only_and_a_new_type_starts_afresh() -> None:
+    s = default_session("embedded")
+    new = apply_update(
+        s,
+        {
+            "audio": {
+                "input": {"turn_detection": {"type": "server_vad", "silence_duration_ms": 700}}
+            }
+        },
+    )
+    turn = new["audio"]["input"]["turn_detection"]
+    assert turn["type"] == "server_vad" and "eagerness" not in turn
+    assert turn["threshold"] == 0.5 and turn["prefix_padding_ms"] == 300
+    settings = turn_settings(new)
+    assert settings is not None
+    assert settings.eager_silence_ms is None and settings.silence_duration_ms == 700
+    back = apply_update(
+        new, {"audio": {"input": {"turn_detection": {"type": "semantic_vad", "eagerness": "low"}}}}
+    )
+    assert "silence_duration_ms" not in back["audio"]["input"]["turn_detection"]
+    low, auto = turn_settings(back), turn_settings(s)
+    assert low is not None and auto is not None and low.eager_silence_ms and auto.eager_silence_ms
+    assert low.eager_silence_ms > auto.eager_silence_ms
+    assert low.silence_duration_ms > auto.silence_duration_ms
 
 
 def test_update_merges_deeply_and_keeps_the_scenario() -> None:
@@ -28,7 +57,7 @@ def test_update_merges_deeply_and_keeps_the_scenario() -> None:
     )
     assert new["scenario"] == "tutor"
     assert new["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 300
-    assert new["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+    assert new["audio"]["input"]["turn_detection"]["eagerness"] == "auto"
     assert new["id"] == s["id"]
     settings = turn_settings(new)
     assert settings is not None and settings.silence_duration_ms == 300
@@ -58,6 +87,7 @@ def test_scenario_change_brings_its_video_rate() -> None:
         {"video": {"fps": "fast"}},
         {"languages": "en"},
         {"audio": {"input": {"turn_detection": {"type": "push_to_talk"}}}},
+        {"audio": {"input": {"turn_detection": {"type": "semantic_vad", "eagerness": "eager"}}}},
         {"audio": {"input": {"turn_detection": {"threshold": "high"}}}},
         {"audio": {"input": {"turn_detection": {"interrupt_response": "yes"}}}},
         {"audio": "loud"},

@@ -14,6 +14,7 @@ from rtc.turns import (
     TurnSettings,
     VoiceLost,
     VoiceOnset,
+    words_sound_finished,
 )
 from rtc.vad import CHUNK_MS, CHUNK_SAMPLES
 
@@ -86,6 +87,94 @@ def test_hysteresis_keeps_speech_going_between_thresholds() -> None:
     events = run(d, [0.9] * 3 + [0.4] * 20)  # 0.4 is above threshold - 0.15
     assert [type(e) for _, e in events] == [SpeechStarted]
     assert d.speaking
+
+
+def test_finished_words_end_the_turn_at_the_eager_silence() -> None:
+    s = TurnSettings(silence_duration_ms=640, eager_silence_ms=128, early_silence_ms=32)
+    d = TurnDetector(s)
+    events = run(d, [0.9] * 6 + [0.0])
+    paused = [e for _, e in events if isinstance(e, SpeechPaused)]
+    assert len(paused) == 1
+    # The words arrive before the eager silence has passed: the turn ends when it has.
+    assert d.words_heard(paused[0].revision, True) == []
+    later = run(d, [0.0] * 3)
+    stopped = [e for _, e in later if isinstance(e, SpeechStopped)]
+    assert len(stopped) == 1 and stopped[0].revision == paused[0].revision
+    assert [i for i, e in later if isinstance(e, SpeechStopped)] == [2]  # 4 silent chunks
+    assert not d.speaking
+
+
+def test_finished_words_after_the_eager_silence_end_the_turn_at_once() -> None:
+    d = TurnDetector(
+        TurnSettings(silence_duration_ms=640, eager_silence_ms=64, early_silence_ms=32)
+    )
+    events = run(d, [0.9] * 6 + [0.0] * 3)
+    paused = next(e for _, e in events if isinstance(e, SpeechPaused))
+    (stopped,) = d.words_heard(paused.revision, True)
+    assert isinstance(stopped, SpeechStopped) and stopped.revision == paused.revision
+    assert stopped.audio_end_ms == pytest.approx(6 * CHUNK_MS)
+
+
+def test_words_that_may_be_finished_wait_longer_and_unfinished_ones_longest() -> None:
+    s = TurnSettings(
+        silence_duration_ms=640, eager_silence_ms=64, unsure_silence_ms=256, early_silence_ms=32
+    )
+    for finished, stop_chunks in ((None, 8), (False, 20)):
+        d = TurnDetector(s)
+        paused = next(e for _, e in run(d, [0.9] * 6 + [0.0]) if isinstance(e, SpeechPaused))
+        assert d.words_heard(paused.revision, finished) == []
+        later = run(d, [0.0] * 25)
+        assert [i + 2 for i, e in later if isinstance(e, SpeechStopped)] == [stop_chunks]
+
+
+def test_stale_or_unfinished_words_wait_for_the_full_silence() -> None:
+    d = TurnDetector(
+        TurnSettings(silence_duration_ms=320, eager_silence_ms=64, early_silence_ms=32)
+    )
+    events = run(d, [0.9] * 6 + [0.0] * 2 + [0.9] * 3 + [0.0])
+    first, second = [e for _, e in events if isinstance(e, SpeechPaused)]
+    assert d.words_heard(first.revision, True) == []  # the user went on after that pause
+    later = run(d, [0.0] * 12)
+    stops = [i for i, e in later if isinstance(e, SpeechStopped)]
+    assert stops == [8]  # 10 silent chunks = 320 ms
+    # Silence-only settings (server_vad) never end early.
+    strict = TurnDetector(TurnSettings(silence_duration_ms=320, early_silence_ms=32))
+    paused = next(e for _, e in run(strict, [0.9] * 6 + [0.0] * 3) if isinstance(e, SpeechPaused))
+    assert strict.words_heard(paused.revision, True) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "finished"),
+    [
+        ("I would like a cup of coffee with milk please.", True),
+        ("What is seven times eight?", True),
+        ("2x plus 3 equals 11.", True),
+        ("Quiero una taza de café con leche, por favor.", True),
+        ("Quiero una taza de café con leche,", False),
+        ("I would like a cup of.", False),
+        ("Pues quiero ir a la.", False),
+        ("Well...", False),
+        ("so I was thinking of", False),
+        ("", False),
+        ("x equals 5", None),
+        ("Yes", None),
+    ],
+)
+def test_words_sound_finished(text: str, finished: bool) -> None:
+    assert words_sound_finished(text) is finished
+
+
+def test_a_chunk_near_the_threshold_holds_our_voice_once() -> None:
+    d = TurnDetector(TurnSettings(threshold=0.5))
+    kinds = [type(e) for _, e in run(d, [0.0, 0.4, 0.0], raw=True)]
+    assert kinds == [VoiceOnset, VoiceLost]
+    # The onset level then speech: one onset, then the speech starts.
+    kinds = [type(e) for _, e in run(d, [0.4, 0.9, 0.9], raw=True)]
+    assert kinds == [VoiceOnset, SpeechStarted]
+    # Noise hovering between the levels pauses our voice once, not every other chunk.
+    d = TurnDetector(TurnSettings(threshold=0.5))
+    kinds = [type(e) for _, e in run(d, [0.4, 0.45, 0.4, 0.42, 0.1, 0.4], raw=True)]
+    assert kinds == [VoiceOnset, VoiceLost, VoiceOnset]
 
 
 def test_settings_are_validated() -> None:

@@ -130,7 +130,10 @@ async def test_spoken_help_and_spoken_answers_are_checked(
         assert wrong["correct"] is False
         mark = len(call.events)
         await call.mic.play(student("x equals five.")).wait()
-        right = await call.wait_for("tutor.check", after=mark, timeout=60)
+        try:
+            right = await call.wait_for("tutor.check", after=mark, timeout=60)
+        except TimeoutError:
+            raise AssertionError(f"no tutor.check; events {call.events[mark:]}") from None
         assert right["correct"] is True, right
         assert call.received.voiced_seconds() > 2.0
 

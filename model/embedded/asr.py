@@ -81,7 +81,7 @@ def whisper_base_dir(cache_root: Path | None = None) -> Path:
 class WhisperASR:
     """Transcribes utterances; one encoder pass serves language detection and decoding."""
 
-    def __init__(self, model_dir: Path, cpu_threads: int = 2, window_s: float = 15.0) -> None:
+    def __init__(self, model_dir: Path, cpu_threads: int = 2, window_s: float = 5.0) -> None:
         self._min_frames = int(window_s * 100)
         try:
             from faster_whisper import WhisperModel
@@ -93,37 +93,55 @@ class WhisperASR:
         # CTranslate2 models are not safe to drive from two threads at once.
         self._lock = threading.Lock()
 
+    def _decode(self, encoded: Any, prompt: list[int], max_tokens: int) -> Any:
+        fw: Any = self._model
+        return fw.model.generate(
+            encoded,
+            [prompt],
+            beam_size=1,
+            max_length=max_tokens,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+            # Short clips in short windows otherwise loop ("Stop. Stop. Stop.").
+            repetition_penalty=1.1,
+            return_no_speech_prob=True,
+        )[0]
+
     def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
         fw: Any = self._model
         audio = audio[: 30 * INPUT_SAMPLE_RATE]
-        # Whisper is trained on 30 s windows; a 15 s window halves the encoder cost
-        # with the same words on our test clips (see docs/performance.md).
-        frames = min(3000, max(self._min_frames, len(audio) // 160 + 100))
+        # Whisper is trained on 30 s windows. A window of twice the speech (at least 5 s)
+        # costs a third to a sixth of the encoder time with the same words on our test
+        # clips; windows under ~1.5x the speech start to loop (see docs/performance.md).
+        speech_frames = len(audio) // 160
+        frames = min(3000, max(self._min_frames, 2 * speech_frames))
+        # No real utterance needs more than ~10 tokens a second: a decoder that reaches
+        # that is looping, and gets one more try with the full 30 s window.
+        max_tokens = min(224, 24 + 10 * len(audio) // INPUT_SAMPLE_RATE)
         with self._lock:
-            features = pad_or_trim(fw.feature_extractor(audio), frames)
-            encoded = fw.encode(features)
-            probs = [(tok[2:-2], p) for tok, p in fw.model.detect_language(encoded)[0]]
-            allowed = [(lang, p) for lang, p in probs if not languages or lang in languages]
-            language, probability = max(allowed or probs, key=lambda lp: lp[1])
+            encoded = fw.encode(pad_or_trim(fw.feature_extractor(audio), frames))
+            if len(languages) == 1:
+                allowed = [(languages[0], 1.0)]  # nothing to detect
+            else:
+                probs = [(tok[2:-2], p) for tok, p in fw.model.detect_language(encoded)[0]]
+                allowed = [(lang, p) for lang, p in probs if not languages or lang in languages]
+                allowed = allowed or probs
+            language, probability = max(allowed, key=lambda lp: lp[1])
             tokenizer = Tokenizer(fw.hf_tokenizer, True, task="transcribe", language=language)
             prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-            result = fw.model.generate(
-                encoded,
-                [prompt],
-                beam_size=1,
-                max_length=224,
-                suppress_blank=True,
-                suppress_tokens=[-1],
-                return_no_speech_prob=True,
-            )[0]
+            result = self._decode(encoded, prompt, max_tokens)
+            if len(result.sequences_ids[0]) >= max_tokens - len(prompt) and frames < 3000:
+                logger.debug("Whisper looped on a %d-frame window; retrying with 30 s", frames)
+                encoded = fw.encode(pad_or_trim(fw.feature_extractor(audio), 3000))
+                result = self._decode(encoded, prompt, max_tokens)
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         text = tokenizer.decode(tokens).strip()
         if result.no_speech_prob > 0.6 and result.scores and result.scores[0] < -1.0:
             text = ""
-        total = sum(p for _, p in allowed) if allowed else 1.0
+        total = sum(p for _, p in allowed)
         return Transcript(
             text=text, language=language, language_probability=probability / (total or 1.0)
         )

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.errors import ModelLoadError, UnsupportedError
-from model.text import split_sentences
+from model.text import speech_pieces
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ class PiperEnglishVoice:
         self._lock = threading.Lock()
 
     def sentences(self, text: str) -> Iterator[tuple[str, NDArray[np.int16]]]:
-        """Yield (sentence, samples) one sentence at a time."""
-        for sentence in split_sentences(text):
+        """Yield (sentence, samples) one piece at a time (see `speech_pieces`)."""
+        for sentence in speech_pieces(text):
             with self._lock:
                 pcm = np.concatenate(
                     [c.audio_int16_array for c in self._voice.synthesize(sentence)]
@@ -124,5 +124,5 @@ class EspeakVoices:
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
 
     def sentences(self, text: str, language: str) -> Iterator[tuple[str, NDArray[np.int16]]]:
-        for sentence in split_sentences(text):
+        for sentence in speech_pieces(text):
             yield sentence, self.synthesize(sentence, language)
