@@ -89,6 +89,7 @@ class Call:
             session=self.model_session,
             metrics=metrics,
             log_prefix=self._log,
+            stall_timeout_s=settings.limits.model_stall_s,
         )
         self.responder.words_heard = self._words_heard
         self.scenario: Scenario | None = None

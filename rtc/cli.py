@@ -125,6 +125,8 @@ def _add_security_arguments(serve: argparse.ArgumentParser, defaults: ServerConf
         ("--max-call-seconds", float, limits.max_call_s, "longest call (0: no limit)"),
         ("--idle-timeout", float, limits.idle_timeout_s, "end a call that sends no audio or "
          "video for this many seconds (0: never)"),
+        ("--model-timeout", float, limits.model_stall_s, "an answer whose model produces "
+         "nothing for this many seconds fails with an error and an apology (0: never)"),
         ("--max-event-bytes", int, limits.max_event_bytes, "largest client event"),
         ("--events-per-second", float, limits.events_per_second, "sustained client events a "
          "second per call (0: no limit)"),
@@ -186,6 +188,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_dropped_events=args.max_dropped_events,
             max_call_s=args.max_call_seconds,
             idle_timeout_s=args.idle_timeout,
+            model_stall_s=args.model_timeout,
         ),
         data_dir=None if args.no_records else args.data_dir,
         retention_days=args.retention_days,

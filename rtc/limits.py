@@ -108,6 +108,9 @@ class CallLimits:
     """Longest call; then `session_expired` and the call ends (`max_duration`)."""
     idle_timeout_s: float = 120.0
     """No incoming media for this long, even with events: `idle_timeout`, call ended."""
+    model_stall_s: float = 20.0
+    """An answer whose model produces nothing for this long fails with `model_timeout` (and
+    an apology); the call goes on."""
 
 
 class Verdict(Enum):

@@ -19,6 +19,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from model.audio import resample_int16
 from model.base import OmniSession
 from model.conversation import ConversationItem
@@ -39,6 +42,10 @@ from rtc.turns import (
 
 logger = logging.getLogger(__name__)
 
+APOLOGY = "Sorry, something went wrong on my side. Please say that again."
+#: The apology voiced once per backend (session type) and process.
+_APOLOGIES: dict[type, NDArray[np.int16]] = {}
+
 
 class Response:
     """One answer; implements the scenario's ResponseSink."""
@@ -53,6 +60,8 @@ class Response:
         self.status = "in_progress"
         self.turn_ended_at = time.monotonic()
         self.first_audio_at: float | None = None
+        self.progress_at = self.turn_ended_at
+        """When the model last produced something (an event, words, audio)."""
         self.transcript: list[str] = []
         self.task: asyncio.Task[None] | None = None
         self.committed = asyncio.Event()
@@ -76,6 +85,7 @@ class Response:
     def _do(self, action: Callable[[], None]) -> None:
         if self.status != "in_progress":
             return
+        self.progress_at = time.monotonic()
         if self._held is not None:
             self._held.append(action)
         else:
@@ -135,8 +145,11 @@ class Responder:
         session: OmniSession,
         metrics: Metrics,
         log_prefix: str = "",
+        stall_timeout_s: float = 20.0,
     ) -> None:
         self.sender = sender
+        self.stall_timeout_s = stall_timeout_s
+        """A committed answer whose model produces nothing for this long fails (0: never)."""
         self.output = output
         self.session = session
         self.metrics = metrics
@@ -152,6 +165,7 @@ class Responder:
         self._pending_items: list[tuple[str, str | None, bytes | None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._apology: asyncio.Task[NDArray[np.int16] | None] | None = None
         self.words_heard: Callable[[int, bool | None], None] | None = None
         """Set by the call: tells its turn detector whether paused speech sounds finished."""
         output.set_callbacks(self._on_audio_started, self._on_audio_finished)
@@ -349,7 +363,7 @@ class Responder:
                     {"type": "failed", "error": {"code": code, "message": message}},
                 )
                 return
-            await self.scenario.respond(response.turn, response)
+            await self._generate(response)
             await response.committed.wait()
             await self.output.end_response(response.id)
         except asyncio.CancelledError:
@@ -362,9 +376,65 @@ class Responder:
                 response.status = "discarded"
                 return
             status, details = self._failure(response, exc)
+            await self._apologize(response)
         finally:
             if response.status == "in_progress" and not response.speculative:
                 self._finish(response, status, details)
+
+    async def _generate(self, response: Response) -> None:
+        """The scenario's answer, failed with `model_timeout` if its model stops making progress."""
+        assert self.scenario is not None
+        if self._apology is None:
+            self._apology = asyncio.create_task(self._prepare_apology(), name="apology")
+        work = asyncio.ensure_future(self.scenario.respond(response.turn, response))
+        try:
+            while not work.done():
+                limit = self.stall_timeout_s
+                if limit <= 0 or not response.committed.is_set():
+                    await asyncio.wait({work}, timeout=limit or None)
+                    continue
+                left = limit - (
+                    time.monotonic() - max(response.progress_at, response.turn_ended_at)
+                )
+                if left <= 0:
+                    raise ModelError(
+                        f"the model produced nothing for {limit:g} s", code="model_timeout"
+                    )
+                await asyncio.wait({work}, timeout=left)
+            work.result()
+        finally:
+            # A hung model call stays in its worker thread; the answer stops waiting for it.
+            work.cancel()
+
+    async def _prepare_apology(self) -> NDArray[np.int16] | None:
+        """Voiced once per backend, ahead of need: the voice may be what fails later."""
+        cached = _APOLOGIES.get(type(self.session))
+        if cached is not None:
+            return cached
+        try:
+            speech = self.session.synthesize(APOLOGY, "en", sample_rate=SAMPLE_RATE)
+            chunks = [c.pcm async for c in speech if c.sample_rate == SAMPLE_RATE]
+        except ModelError:
+            logger.warning("%sno voice for apologies", self._log, exc_info=True)
+            return None
+        pcm = np.concatenate(chunks) if chunks else None
+        if pcm is not None:
+            _APOLOGIES[type(self.session)] = pcm
+        return pcm
+
+    async def _apologize(self, response: Response) -> None:
+        """Say sorry in the failed answer's place, so a listener knows to try again."""
+        if self._apology is None:
+            return
+        try:
+            pcm = await asyncio.wait_for(asyncio.shield(self._apology), timeout=5.0)
+        except Exception:  # not ready in time, or the voice failed: the error event stands alone
+            logger.warning("%sno apology to play", self._log, exc_info=True)
+            return
+        if pcm is None:
+            return
+        response._play(SpeechChunk(pcm, SAMPLE_RATE, APOLOGY))
+        await self.output.end_response(response.id)
 
     def _failure(self, response: Response, exc: Exception) -> tuple[str, dict[str, Any]]:
         if isinstance(exc, ModelError):

@@ -100,7 +100,7 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def _servers(model: OmniModel, vad: SileroVAD) -> AsyncIterator[Callable[..., Server]]:
+async def servers_for(model: OmniModel, vad: SileroVAD) -> AsyncIterator[Callable[..., Server]]:
     made: list[Server] = []
 
     def factory(**overrides: object) -> Server:
@@ -126,14 +126,14 @@ async def make_server(
     embedded_model: EmbeddedModel, vad: SileroVAD
 ) -> AsyncIterator[Callable[..., Server]]:
     """Build apps in-process (ASGI transport, real WebRTC over loopback); closed after the test."""
-    async with _servers(embedded_model, vad) as factory:
+    async with servers_for(embedded_model, vad) as factory:
         yield factory
 
 
 @pytest.fixture
 async def make_tone_server(vad: SileroVAD) -> AsyncIterator[Callable[..., Server]]:
     """Like make_server, with the `tone` backend: no models to load, answers are tones."""
-    async with _servers(ToneModel(), vad) as factory:
+    async with servers_for(ToneModel(), vad) as factory:
         yield factory
 
 
