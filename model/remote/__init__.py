@@ -1,0 +1,1 @@
+"""The `remote` backend: an OpenAI Realtime (WebSocket) endpoint such as vLLM-Omni."""

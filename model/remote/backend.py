@@ -1,0 +1,353 @@
+"""The `remote` backend: each call gets its own upstream OpenAI Realtime session.
+
+How the session's requests map onto the Realtime protocol:
+
+- `transcribe`: input_audio_buffer.append (PCM16, 24 kHz, base64) + commit; the
+  answer is conversation.item.input_audio_transcription.completed (server-side
+  turn detection is off: the gateway decides when a turn ends).
+- `translate`: an out-of-band text response (response.create with
+  conversation "none", output_modalities ["text"], instructions to translate).
+- `synthesize`: an audio response with instructions to say the text; the
+  response.output_audio.delta chunks are resampled and yielded as they arrive,
+  response.output_audio_transcript.delta gives their text.
+- `look`/`read_text`: a sampled frame is sent as conversation.item.create with an
+  input_image content part; `read_text` then asks for a text response.
+- barge-in: a synthesize consumer cancelled mid-answer sends response.cancel, and
+  the gateway's `truncate` becomes conversation.item.truncate of the last audio
+  item, at what was played (capped at what was received).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from model.audio import resample_int16
+from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
+from model.errors import ModelError, ModelLoadError
+from model.image import as_rgb
+from model.remote.connection import Exchange, RemoteConfig, Upstream, UpstreamLost
+from model.types import INPUT_SAMPLE_RATE, SpeechChunk, TextLine, Transcript
+
+logger = logging.getLogger("omnilive.remote")
+
+#: The Realtime protocol's PCM16 rate, both ways.
+REALTIME_RATE = 24_000
+#: Audio sent per input_audio_buffer.append (0.5 s).
+APPEND_SAMPLES = REALTIME_RATE // 2
+
+_NAMES = {
+    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "it": "Italian",
+    "pt": "Portuguese", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
+}  # fmt: skip
+
+
+def _language(code: str) -> str:
+    return _NAMES.get(code, code)
+
+
+def encode_pcm(audio: NDArray[np.float32], rate: int = INPUT_SAMPLE_RATE) -> list[str]:
+    """Float audio as base64 PCM16 at 24 kHz, in append-sized pieces."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+    pcm = resample_int16(pcm, rate, REALTIME_RATE)
+    return [
+        base64.b64encode(pcm[i : i + APPEND_SAMPLES].tobytes()).decode("ascii")
+        for i in range(0, len(pcm), APPEND_SAMPLES)
+    ]
+
+
+def decode_pcm(delta: str) -> NDArray[np.int16]:
+    raw = base64.b64decode(delta)
+    return np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2").astype(np.int16)
+
+
+def image_url(rgb: NDArray[np.uint8]) -> str:
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(as_rgb(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ModelError("could not encode a frame as JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
+
+
+def _user_text(text: str) -> list[dict[str, Any]]:
+    return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}]
+
+
+class RemoteSession(OmniSession):
+    def __init__(self, config: RemoteConfig) -> None:
+        super().__init__()
+        audio_out: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": REALTIME_RATE}}
+        if config.voice:
+            audio_out["voice"] = config.voice
+        self.upstream = Upstream(
+            config,
+            {
+                "type": "realtime",
+                "instructions": "You are a voice assistant on a phone call. Be brief.",
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": REALTIME_RATE},
+                        "transcription": {"model": config.model or "default"},
+                        "turn_detection": None,
+                    },
+                    "output": audio_out,
+                },
+            },
+        )
+        self._last_audio_item: tuple[str, float] | None = None
+        """The last upstream assistant audio item and how many ms of it arrived."""
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def _retrying(self, run: Any) -> Any:
+        """Run one request; once more on a fresh connection when the upstream dropped."""
+        try:
+            async with self.upstream.request() as ex:
+                return await run(ex)
+        except UpstreamLost:
+            logger.warning("upstream dropped; reconnecting and retrying the request once")
+            async with self.upstream.request() as ex:
+                return await run(ex)
+
+    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+        async def run(ex: Exchange) -> Transcript:
+            await ex.send({"type": "input_audio_buffer.clear"})
+            for piece in encode_pcm(audio):
+                await ex.send({"type": "input_audio_buffer.append", "audio": piece})
+            await ex.send({"type": "input_audio_buffer.commit"})
+            item_id: str | None = None
+            while True:
+                event = await ex.receive()
+                kind = event.get("type")
+                if kind == "input_audio_buffer.committed":
+                    item_id = event.get("item_id")
+                elif kind == "conversation.item.input_audio_transcription.completed" and (
+                    item_id is None or event.get("item_id") in (None, item_id)
+                ):
+                    return self._transcript(str(event.get("transcript") or ""), event, languages)
+                elif kind == "conversation.item.input_audio_transcription.failed":
+                    error = event.get("error") or {}
+                    raise ModelError(f"upstream transcription failed: {error.get('message')}")
+
+        result: Transcript = await self._retrying(run)
+        return result
+
+    @staticmethod
+    def _transcript(text: str, event: dict[str, Any], languages: Sequence[str]) -> Transcript:
+        language = event.get("language")
+        if isinstance(language, str) and language:
+            code = language.lower()[:2]
+            return Transcript(text.strip(), code, 1.0)
+        # The Realtime event has no language; take the only candidate, or the first.
+        return Transcript(text.strip(), languages[0] if languages else "en", 0.5)
+
+    async def _text_response(self, ex: Exchange, instructions: str, text: str) -> str:
+        await ex.send(
+            {
+                "type": "response.create",
+                "response": {
+                    "conversation": "none",
+                    "output_modalities": ["text"],
+                    "instructions": instructions,
+                    "input": _user_text(text),
+                },
+            }
+        )
+        parts: list[str] = []
+        while True:
+            event = await ex.receive()
+            kind = event.get("type")
+            if kind == "response.output_text.delta":
+                parts.append(str(event.get("delta") or ""))
+            elif kind == "response.output_text.done" and not parts:
+                parts.append(str(event.get("text") or ""))
+            elif kind == "response.done":
+                return "".join(parts).strip()
+
+    async def translate(self, text: str, source: str, target: str) -> str:
+        instructions = (
+            f"Translate the user's text from {_language(source)} to {_language(target)}. "
+            "Reply with the translation only."
+        )
+
+        async def run(ex: Exchange) -> str:
+            return await self._text_response(ex, instructions, text)
+
+        result: str = await self._retrying(run)
+        return result
+
+    async def synthesize(
+        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncIterator[SpeechChunk]:
+        response: dict[str, Any] = {
+            "output_modalities": ["audio"],
+            "instructions": f"Say exactly this, in {_language(language)}, and nothing else.",
+            "input": _user_text(text),
+        }
+        if voice:
+            response["audio"] = {"output": {"voice": voice}}
+        for attempt in (0, 1):
+            yielded = False
+            try:
+                async with self.upstream.request() as ex:
+                    await ex.send({"type": "response.create", "response": response})
+                    stream = self._stream_audio(ex, sample_rate)
+                    async with contextlib.aclosing(stream):
+                        async for chunk in stream:
+                            yielded = True
+                            yield chunk
+                return
+            except UpstreamLost:
+                if yielded or attempt:
+                    raise
+                logger.warning("upstream dropped before speaking; reconnecting and retrying")
+
+    async def _stream_audio(
+        self, ex: Exchange, sample_rate: int
+    ) -> AsyncGenerator[SpeechChunk, None]:
+        response_id: str | None = None
+        item_id: str | None = None
+        received_ms = 0.0
+        words: list[str] = []
+        finished = False
+        try:
+            while True:
+                event = await ex.receive()
+                kind = event.get("type")
+                if kind == "response.created":
+                    response_id = (event.get("response") or {}).get("id")
+                elif kind == "response.output_audio_transcript.delta":
+                    words.append(str(event.get("delta") or ""))
+                elif kind == "response.output_audio.delta":
+                    item_id = event.get("item_id") or item_id
+                    pcm = decode_pcm(str(event.get("delta") or ""))
+                    received_ms += 1000.0 * len(pcm) / REALTIME_RATE
+                    if item_id:
+                        self._last_audio_item = (item_id, received_ms)
+                    if len(pcm):
+                        said, words = "".join(words), []
+                        yield SpeechChunk(
+                            resample_int16(pcm, REALTIME_RATE, sample_rate), sample_rate, said
+                        )
+                elif kind == "response.done":
+                    finished = True
+                    return
+        finally:
+            if not finished:
+                # Barge-in (or a fault): stop the upstream generating. Sent from a task so
+                # a cancelled consumer still gets it out; the lock holds the next request
+                # until the cancel is on the wire.
+                cancel: dict[str, Any] = {"type": "response.cancel"}
+                if response_id:
+                    cancel["response_id"] = response_id
+                    self.upstream.stale.add(response_id)
+                await asyncio.shield(self.upstream.send(cancel))
+
+    def truncate(self, item_id: str, audio_end_ms: float) -> str | None:
+        kept = super().truncate(item_id, audio_end_ms)
+        if self._last_audio_item is not None:
+            upstream_item, received_ms = self._last_audio_item
+            self._last_audio_item = None
+            event = {
+                "type": "conversation.item.truncate",
+                "item_id": upstream_item,
+                "content_index": 0,
+                "audio_end_ms": int(max(0.0, min(audio_end_ms, received_ms))),
+            }
+            task = asyncio.get_running_loop().create_task(self.upstream.send(event))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return kept
+
+    async def look(self, rgb: NDArray[np.uint8]) -> None:
+        """Add a sampled camera frame to the upstream conversation."""
+        content = [{"type": "input_image", "image_url": image_url(rgb)}]
+
+        async def run(ex: Exchange) -> None:
+            await ex.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {"type": "message", "role": "user", "content": content},
+                }
+            )
+
+        await self._retrying(run)
+
+    async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
+        await self.look(rgb)
+        height, width = rgb.shape[:2]
+        instructions = (
+            "Read the printed text in the last image, one line of output per line of text, "
+            "top to bottom. Reply with the text only."
+        )
+
+        async def run(ex: Exchange) -> str:
+            await ex.send(
+                {
+                    "type": "response.create",
+                    "response": {"output_modalities": ["text"], "instructions": instructions},
+                }
+            )
+            parts: list[str] = []
+            while True:
+                event = await ex.receive()
+                if event.get("type") == "response.output_text.delta":
+                    parts.append(str(event.get("delta") or ""))
+                elif event.get("type") == "response.done":
+                    return "".join(parts)
+
+        text: str = await self._retrying(run)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        step = height // max(1, len(lines))
+        return [
+            TextLine(line, 1.0, (0, i * step, width, (i + 1) * step))
+            for i, line in enumerate(lines)
+        ]
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            await asyncio.gather(task, return_exceptions=True)
+        await self.upstream.aclose()
+
+
+class RemoteModel(OmniModel):
+    name = "remote"
+
+    def __init__(self, config: RemoteConfig) -> None:
+        self.config = config
+        self._loaded = False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        languages = self.config.languages
+        return Capabilities(
+            speech_to_text=True,
+            text_to_speech=True,
+            spoken_languages=languages,
+            translation_pairs=frozenset((a, b) for a in languages for b in languages if a != b),
+            vision=True,
+            ocr=True,
+        )
+
+    def load(self, progress: ProgressCallback) -> None:
+        try:
+            endpoint = self.config.endpoint()
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from exc
+        # Nothing to load here: each call opens its own upstream session (and reconnects
+        # with backoff), so a pool that is briefly down does not stop the gateway starting.
+        progress(f"remote backend: Realtime endpoint {endpoint} (connected per call)")
+        self._loaded = True
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def session(self) -> RemoteSession:
+        return RemoteSession(self.config)

@@ -1,0 +1,129 @@
+"""A scripted OpenAI Realtime server for the `remote` backend's tests (the real one needs GPUs).
+
+It answers the way a Realtime endpoint does (session.created, transcription on
+commit, text or audio responses streamed in deltas, response.cancel honoured),
+records every event it receives, and can drop its connections on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+RATE = 24_000
+
+
+def tone_b64(seconds: float) -> str:
+    t = np.arange(int(seconds * RATE)) / RATE
+    pcm = (np.sin(2 * np.pi * 440.0 * t) * 8000).astype("<i2")
+    return base64.b64encode(pcm.tobytes()).decode("ascii")
+
+
+@dataclass
+class ScriptedRealtime:
+    heard: str = "I would like a cup of coffee."
+    translation: str = "Quiero un café."
+    audio_chunks: int = 5
+    """response.output_audio.delta events per audio response, 0.2 s each."""
+    chunk_interval_s: float = 0.05
+    received: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    connections: list[ServerConnection] = field(default_factory=list)
+    server: Server | None = None
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = list(self.server.sockets)[0].getsockname()[:2]
+        return f"ws://{host}:{port}/v1/realtime"
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.received if e.get("type") == kind]
+
+    async def drop_all(self) -> None:
+        """Close every open upstream connection, as a crashed or restarted server would."""
+        for ws in list(self.connections):
+            await ws.close(code=1011, reason="scripted drop")
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids)}"
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self.connections.append(ws)
+        self.headers.append(dict(ws.request.headers) if ws.request else {})
+        cancelled: set[str] = set()
+        streaming: set[asyncio.Task[None]] = set()
+        await ws.send(json.dumps({"type": "session.created", "session": {"id": self._id("sess")}}))
+        try:
+            async for message in ws:
+                event = json.loads(message)
+                self.received.append(event)
+                kind = event.get("type")
+                if kind == "session.update":
+                    await ws.send(
+                        json.dumps({"type": "session.updated", "session": event["session"]})
+                    )
+                elif kind == "input_audio_buffer.commit":
+                    item = self._id("item")
+                    await ws.send(
+                        json.dumps({"type": "input_audio_buffer.committed", "item_id": item})
+                    )
+                    for word in self.heard.split():
+                        await ws.send(json.dumps({"type": "conversation.item.input_audio_transcription.delta", "item_id": item, "delta": word + " "}))  # fmt: skip
+                    await ws.send(json.dumps({"type": "conversation.item.input_audio_transcription.completed", "item_id": item, "transcript": self.heard}))  # fmt: skip
+                elif kind == "response.create":
+                    task = asyncio.create_task(self._respond(ws, event["response"], cancelled))
+                    streaming.add(task)
+                    task.add_done_callback(streaming.discard)
+                elif kind == "response.cancel":
+                    cancelled.add(event.get("response_id", "*"))
+        except Exception:  # noqa: BLE001 - a dropped client ends the handler
+            pass
+        finally:
+            for task in streaming:
+                task.cancel()
+            self.connections.remove(ws)
+
+    async def _respond(
+        self, ws: ServerConnection, request: dict[str, Any], cancelled: set[str]
+    ) -> None:
+        rid, item = self._id("resp"), self._id("item")
+        send = ws.send
+        await send(
+            json.dumps(
+                {"type": "response.created", "response": {"id": rid, "status": "in_progress"}}
+            )
+        )
+        status = "completed"
+        if request.get("output_modalities") == ["text"]:
+            for word in self.translation.split(" "):
+                await send(json.dumps({"type": "response.output_text.delta", "response_id": rid, "item_id": item, "delta": word + " "}))  # fmt: skip
+        else:
+            await send(json.dumps({"type": "response.output_item.added", "response_id": rid, "item": {"id": item, "type": "message", "role": "assistant"}}))  # fmt: skip
+            text = request["input"][0]["content"][0]["text"]
+            await send(json.dumps({"type": "response.output_audio_transcript.delta", "response_id": rid, "item_id": item, "delta": text}))  # fmt: skip
+            for _ in range(self.audio_chunks):
+                if rid in cancelled or "*" in cancelled:
+                    status = "cancelled"
+                    break
+                await send(json.dumps({"type": "response.output_audio.delta", "response_id": rid, "item_id": item, "delta": tone_b64(0.2)}))  # fmt: skip
+                await asyncio.sleep(self.chunk_interval_s)
+        await send(json.dumps({"type": "response.done", "response": {"id": rid, "status": status}}))
+
+
+@contextlib.asynccontextmanager
+async def scripted_realtime(**settings: Any) -> AsyncIterator[ScriptedRealtime]:
+    script = ScriptedRealtime(**settings)
+    async with serve(script._handler, "127.0.0.1", 0) as server:
+        script.server = server
+        yield script

@@ -1,0 +1,155 @@
+"""The `remote` backend against a scripted Realtime server run by the test (the real one needs GPUs)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+import numpy as np
+import pytest
+
+from clients.python.client import CallClient
+from model.errors import ModelLoadError
+from model.remote.backend import RemoteModel, RemoteSession
+from model.remote.connection import RemoteConfig, UpstreamLost
+from rtc.vad import SileroVAD
+from tests.conftest import Clips, servers_for, wait_until
+from tests.realtime_server import ScriptedRealtime, scripted_realtime
+
+
+def _model(script: ScriptedRealtime, **overrides: object) -> RemoteModel:
+    config = RemoteConfig(url=script.url, api_key="upstream-key", **overrides)  # type: ignore[arg-type]
+    model = RemoteModel(config)
+    model.load(lambda _msg: None)
+    return model
+
+
+async def test_requests_map_onto_realtime_events_both_ways() -> None:
+    async with scripted_realtime() as script:
+        session = _model(script, model="qwen3-omni").session()
+        try:
+            audio = (np.sin(np.arange(16_000) / 10.0) * 0.3).astype(np.float32)
+            transcript = await session.transcribe(audio, ["en", "es"])
+            assert transcript.text == script.heard and transcript.language == "en"
+            translated = await session.translate("I would like coffee.", "en", "es")
+            assert translated == script.translation
+            chunks = [c async for c in session.synthesize("Hola.", "es", sample_rate=48_000)]
+            await session.look(np.zeros((32, 48, 3), np.uint8))
+        finally:
+            await session.aclose()
+    # What went upstream: the key, the setup, 1 s of 24 kHz PCM16 in appends, a commit.
+    assert script.headers[0]["authorization"] == "Bearer upstream-key"
+    setup = script.of_type("session.update")[0]["session"]
+    assert setup["audio"]["input"]["turn_detection"] is None
+    appended = b"".join(
+        base64.b64decode(e["audio"]) for e in script.of_type("input_audio_buffer.append")
+    )
+    assert len(appended) == 2 * 24_000
+    assert len(script.of_type("input_audio_buffer.commit")) == 1
+    text_request, speech_request = (e["response"] for e in script.of_type("response.create"))
+    assert text_request["output_modalities"] == ["text"] and text_request["conversation"] == "none"
+    assert "Spanish" in text_request["instructions"]
+    assert speech_request["output_modalities"] == ["audio"]
+    assert speech_request["input"][0]["content"][0]["text"] == "Hola."
+    image = script.of_type("conversation.item.create")[0]["item"]["content"][0]
+    assert image["type"] == "input_image" and image["image_url"].startswith(
+        "data:image/jpeg;base64,"
+    )
+    # What came back: 5 x 0.2 s of audio, resampled to 48 kHz, with its transcript.
+    assert sum(len(c.pcm) for c in chunks) == 5 * 9_600
+    assert {c.sample_rate for c in chunks} == {48_000} and chunks[0].text == "Hola."
+
+
+async def test_barge_in_cancels_the_response_and_truncates_what_was_not_heard() -> None:
+    async with scripted_realtime(audio_chunks=50, chunk_interval_s=0.05) as script:
+        session = _model(script).session()
+        try:
+            got: list[int] = []
+
+            async def listen() -> None:
+                async for chunk in session.synthesize("A long answer.", "en", sample_rate=24_000):
+                    got.append(len(chunk.pcm))
+
+            task = asyncio.create_task(listen())
+            await wait_until(lambda: len(got) >= 2, timeout=5)
+            task.cancel()  # the gateway cancels the answer on barge-in ...
+            await asyncio.gather(task, return_exceptions=True)
+            session.truncate("item_local", 300.0)  # ... and truncates to what was played
+            await wait_until(lambda: bool(script.of_type("conversation.item.truncate")), timeout=5)
+            cancel = script.of_type("response.cancel")[0]
+            truncate = script.of_type("conversation.item.truncate")[0]
+            assert cancel["response_id"].startswith("resp_")
+            assert truncate["item_id"].startswith("item_") and truncate["audio_end_ms"] == 300
+            # The next request is not confused by the cancelled response's late events.
+            assert await session.translate("Hello.", "en", "es") == script.translation
+        finally:
+            await session.aclose()
+    assert len(got) < 50
+
+
+async def test_reconnects_after_the_upstream_drops() -> None:
+    async with scripted_realtime() as script:
+        session = _model(script).session()
+        try:
+            assert await session.translate("One.", "en", "es") == script.translation
+            await script.drop_all()
+            await wait_until(lambda: not session.upstream.connected, timeout=5)
+            assert await session.translate("Two.", "en", "es") == script.translation
+            assert session.upstream.connects == 2
+            assert len(script.of_type("session.update")) == 2  # the setup is sent again
+        finally:
+            await session.aclose()
+
+
+async def test_an_unreachable_upstream_fails_with_a_clear_error_after_backing_off() -> None:
+    async with scripted_realtime() as script:
+        url = script.url
+    session = RemoteSession(RemoteConfig(url=url, connect_attempts=3, max_backoff_s=0.2))
+    started = time.monotonic()
+    with pytest.raises(UpstreamLost, match="cannot reach the Realtime endpoint"):
+        await session.translate("Hi.", "en", "es")
+    assert time.monotonic() - started >= 0.3  # 0.1 + 0.2 s of backoff
+    with pytest.raises(ModelLoadError, match="ws://"):
+        RemoteModel(RemoteConfig(url="ftp://nowhere")).load(lambda _msg: None)
+
+
+async def test_a_real_call_through_the_remote_backend(vad: SileroVAD) -> None:
+    async with (
+        scripted_realtime(heard="Where is the station?") as script,
+        servers_for(_model(script), vad) as make,
+    ):
+        server = make()
+        health = (await server.http.get("/healthz")).json()
+        assert health["backend"] == "remote" and health["capabilities"]["vision"] is True
+        session = {"scenario": "interpreter", "languages": ["en", "es"]}
+        async with CallClient(server.http, session=session) as call:
+            await call.wait_for("session.created")
+            call.send_text("Where is the train station?")
+            done = await call.wait_for("translation.done")
+            assert done["text"] == script.translation
+            await call.wait_for("response.done")
+            await wait_until(lambda: call.received.voiced_seconds(0.0) > 0.5, timeout=10)
+    assert script.of_type("response.create")
+
+
+@pytest.mark.models
+async def test_spoken_turn_reaches_the_upstream_through_webrtc(
+    vad: SileroVAD, clips: Clips
+) -> None:
+    async with scripted_realtime() as script, servers_for(_model(script), vad) as make:
+        server = make()
+        session = {"scenario": "interpreter", "languages": ["en", "es"]}
+        async with CallClient(server.http, session=session) as call:
+            await call.wait_for("session.created")
+            assert call.mic is not None
+            await (call.mic.play(clips.english)).wait()
+            heard = await call.wait_for("conversation.item.input_audio_transcription.completed")
+            assert heard["transcript"] == script.heard
+            done = await call.wait_for("translation.done")
+            assert done["text"] == script.translation
+            await call.wait_for("response.done")
+    appended = sum(
+        len(base64.b64decode(e["audio"])) for e in script.of_type("input_audio_buffer.append")
+    )
+    assert appended > 2 * 24_000  # more than a second of the utterance went upstream
