@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -35,7 +36,22 @@ def default_scenarios() -> dict[str, type[Scenario]]:
     return {"interpreter": InterpreterScenario, "tutor": TutorScenario}
 
 
-def build_model(backend: str) -> OmniModel:
+def build_model(backend: str, config: ServerConfig | None = None) -> OmniModel:
+    config = config or ServerConfig(backend=backend)
+    if backend == "remote":
+        from model.remote.backend import RemoteModel
+        from model.remote.connection import RemoteConfig
+
+        if not config.remote_url:
+            raise ModelLoadError("the remote backend needs --remote-url (OMNILIVE_REMOTE_URL)")
+        key = os.environ.get("OMNILIVE_REMOTE_API_KEY") or None
+        return RemoteModel(RemoteConfig(config.remote_url, key, config.remote_model))
+    if backend == "transformers":
+        from model.hf.backend import TransformersModel
+
+        if not config.model_path:
+            raise ModelLoadError("the transformers backend needs --model-path (a local directory)")
+        return TransformersModel(config.model_path)
     if backend == "embedded":
         from model.embedded.backend import EmbeddedModel
 
@@ -44,7 +60,9 @@ def build_model(backend: str) -> OmniModel:
         from model.tone import ToneModel
 
         return ToneModel()
-    raise ModelLoadError(f"unknown backend {backend!r}; this build has: embedded, tone")
+    raise ModelLoadError(
+        f"unknown backend {backend!r}; this build has: embedded, tone, transformers, remote"
+    )
 
 
 def create_app(
@@ -55,7 +73,7 @@ def create_app(
     scenarios: Mapping[str, type[Scenario]] | None = None,
 ) -> FastAPI:
     config = config or ServerConfig()
-    the_model = model or build_model(config.backend)
+    the_model = model or build_model(config.backend, config)
     gateway = Gateway(config, the_model, vad or SileroVAD(), scenarios or default_scenarios())
 
     @asynccontextmanager

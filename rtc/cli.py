@@ -42,9 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--backend",
         default=defaults.backend,
-        choices=["embedded", "tone"],
-        help="model backend (tone: no models, answers with a tone; for measuring the gateway)",
+        choices=["embedded", "tone", "transformers", "remote"],
+        help="model backend (tone: no models, answers with a tone; for measuring the gateway; "
+        "transformers: Qwen2.5-Omni from --model-path; remote: a Realtime endpoint at --remote-url)",
     )
+    serve.add_argument("--model-path", default=os.environ.get("OMNILIVE_MODEL_PATH") or None)
+    serve.add_argument(
+        "--remote-url",
+        default=os.environ.get("OMNILIVE_REMOTE_URL") or None,
+        help="e.g. ws://vllm:8000/v1/realtime (key from env OMNILIVE_REMOTE_API_KEY)",
+    )
+    serve.add_argument("--remote-model", default=os.environ.get("OMNILIVE_REMOTE_MODEL") or None)
     serve.add_argument(
         "--max-calls",
         type=int,
@@ -171,6 +179,9 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         backend=args.backend,
+        model_path=args.model_path,
+        remote_url=args.remote_url,
+        remote_model=args.remote_model,
         max_calls=args.max_calls,
         ice_servers=args.ice_server,
         cors_origins=args.cors_origin,

@@ -23,6 +23,12 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     backend: str = "embedded"
+    """embedded | tone | transformers | remote."""
+    model_path: str | None = None
+    """The local model directory of the transformers backend (--model-path)."""
+    remote_url: str | None = None
+    """The Realtime endpoint of the remote backend (--remote-url; key: OMNILIVE_REMOTE_API_KEY)."""
+    remote_model: str | None = None
     max_calls: int = 16
     """Concurrent calls; more are refused with 429 and Retry-After."""
     max_body_bytes: int = 128 * 1024

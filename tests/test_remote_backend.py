@@ -153,3 +153,25 @@ async def test_spoken_turn_reaches_the_upstream_through_webrtc(
         len(base64.b64decode(e["audio"])) for e in script.of_type("input_audio_buffer.append")
     )
     assert appended > 2 * 24_000  # more than a second of the utterance went upstream
+
+
+def test_serve_picks_the_model_backends_from_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rtc.app import build_model
+    from rtc.cli import build_parser
+    from rtc.config import ServerConfig
+
+    args = build_parser().parse_args(
+        ["serve", "--backend", "remote", "--remote-url", "ws://pool:8000/v1/realtime"]
+    )
+    assert (args.backend, args.remote_url) == ("remote", "ws://pool:8000/v1/realtime")
+    monkeypatch.setenv("OMNILIVE_REMOTE_API_KEY", "k")
+    model = build_model("remote", ServerConfig(backend="remote", remote_url=args.remote_url))
+    assert isinstance(model, RemoteModel) and model.config.api_key == "k"
+    with pytest.raises(ModelLoadError, match="--remote-url"):
+        build_model("remote")
+    with pytest.raises(ModelLoadError, match="--model-path"):
+        build_model("transformers")
+    args = build_parser().parse_args(["serve", "--backend", "transformers", "--model-path", "/m"])
+    assert (args.backend, args.model_path) == ("transformers", "/m")

@@ -1,0 +1,396 @@
+"""The `transformers` backend: one Qwen2.5-Omni (thinker + talker) or Qwen2-VL-class model
+from a local directory, shared by all calls.
+
+- Weights come from `--model-path` only (local_files_only: never a download); a
+  missing directory, missing files or an unsupported model type or device is a
+  ModelLoadError that says which.
+- Inference runs in one worker thread (`FairWorker`), one request per call in
+  turn; the event loop never waits on torch.
+- Text is streamed token by token from the thinker; speech (Omni's talker) comes
+  once the answer's text is complete, per sentence the scenario speaks.
+- A request abandoned on barge-in sets its cancel flag; a StoppingCriteria sees
+  it at the next decoding step, in the thinker and the talker alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model.audio import resample_int16
+from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
+from model.errors import ModelError, ModelLoadError, UnsupportedError
+from model.hf.worker import Emit, FairWorker
+from model.image import as_rgb
+from model.types import INPUT_SAMPLE_RATE, SpeechChunk, TextLine, Transcript
+
+logger = logging.getLogger("omnilive.hf")
+
+#: Qwen2.5-Omni's talker speaks at 24 kHz.
+TALKER_RATE = 24_000
+OMNI_TYPES = {"qwen2_5_omni"}
+VL_TYPES = {"qwen2_vl", "qwen2_5_vl"}
+#: Qwen2.5-Omni's talker speaks English and Chinese; the thinker reads and writes more.
+SPOKEN = frozenset({"en", "zh"})
+WRITTEN = frozenset({"en", "zh", "es", "fr", "de", "it", "ja", "ko"})
+_NAMES = {"en": "English", "zh": "Chinese", "es": "Spanish", "fr": "French", "de": "German",
+          "it": "Italian", "ja": "Japanese", "ko": "Korean"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 256
+    min_new_tokens: int = 0
+    talker_max_new_tokens: int = 4096
+    token2wav_steps: int = 10
+    speaker: str = "Chelsie"
+
+
+@dataclass
+class _Inputs:
+    """A prompt with its audio and image, ready for `generate` (tensors, on the device)."""
+
+    tensors: dict[str, Any]
+
+
+class TransformersModel(OmniModel):
+    name = "transformers"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        device: str = "auto",
+        settings: GenerationSettings | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.device_request = device
+        self.settings = settings or GenerationSettings()
+        self.model_type: str | None = None
+        self.device = "cpu"
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._features: Any = None
+        self._images: Any = None
+        self.worker: FairWorker | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def omni(self) -> bool:
+        return self.model_type in OMNI_TYPES
+
+    @property
+    def capabilities(self) -> Capabilities:
+        pairs = frozenset((a, b) for a in WRITTEN for b in WRITTEN if a != b)
+        model_type = self.model_type or self._peek_type()
+        speech = model_type in OMNI_TYPES
+        return Capabilities(
+            speech_to_text=speech,
+            text_to_speech=speech,
+            spoken_languages=SPOKEN if speech else frozenset(),
+            translation_pairs=pairs,
+            vision=True,
+            ocr=True,
+        )
+
+    def _peek_type(self) -> str | None:
+        try:
+            config = json.loads((self.path / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        value = config.get("model_type")
+        return value if isinstance(value, str) else None
+
+    def _pick_device(self) -> str:
+        import torch
+
+        request = self.device_request
+        if request == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if request == "cuda" and not torch.cuda.is_available():
+            raise ModelLoadError("--device cuda was asked for, but torch sees no CUDA GPU")
+        if request not in {"cpu", "cuda"}:
+            raise ModelLoadError(f"unsupported device {request!r}: use auto, cpu or cuda")
+        return request
+
+    def load(self, progress: ProgressCallback) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            if not (self.path / "config.json").is_file():
+                raise ModelLoadError(
+                    f"no model at {self.path}: --model-path must be a local directory with "
+                    "config.json, the weights and the processor files (nothing is downloaded)"
+                )
+            model_type = self._peek_type()
+            if model_type not in OMNI_TYPES | VL_TYPES:
+                raise ModelLoadError(
+                    f"{self.path} holds a {model_type!r} model; the transformers backend runs "
+                    f"{', '.join(sorted(OMNI_TYPES | VL_TYPES))}"
+                )
+            self.device = self._pick_device()
+            progress(
+                f"transformers backend: loading {model_type} from {self.path} on {self.device}"
+            )
+            try:
+                self._load(model_type)
+            except ModelLoadError:
+                raise
+            except (OSError, ValueError, KeyError, ImportError) as exc:
+                raise ModelLoadError(f"cannot load the model in {self.path}: {exc}") from exc
+            self.model_type = model_type
+            self.worker = FairWorker()
+            progress("transformers backend: ready")
+
+    def _load(self, model_type: str) -> None:
+        import torch
+        import transformers as tf
+
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        classes: dict[str, Any] = {
+            "qwen2_5_omni": tf.Qwen2_5OmniForConditionalGeneration,
+            "qwen2_vl": tf.Qwen2VLForConditionalGeneration,
+            "qwen2_5_vl": tf.Qwen2_5_VLForConditionalGeneration,
+        }
+        local: dict[str, Any] = {"local_files_only": True}
+        model = classes[model_type].from_pretrained(self.path, dtype=dtype, **local)
+        self._model = model.to(self.device).eval()
+        self._tokenizer = tf.AutoTokenizer.from_pretrained(self.path, **local)
+        # The processor's parts, not Qwen2_5OmniProcessor: that one insists on a video
+        # processor, which needs torchvision, and calls carry frames, not videos.
+        self._images = tf.Qwen2VLImageProcessorPil.from_pretrained(self.path, **local)
+        if model_type in OMNI_TYPES:
+            self._features = tf.WhisperFeatureExtractor.from_pretrained(self.path, **local)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def session(self) -> TransformersSession:
+        if self.worker is None:
+            raise ModelError("the transformers model is not loaded")
+        return TransformersSession(self, self.worker.owner())
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    # --- in the worker thread -------------------------------------------------------
+
+    def prepare(
+        self,
+        system: str,
+        text: str,
+        audio: NDArray[np.float32] | None,
+        image: NDArray[np.uint8] | None,
+    ) -> _Inputs:
+        """Tokenise a one-turn chat with its audio and image placeholders expanded."""
+        import torch
+
+        tok = self._tokenizer
+        tensors: dict[str, Any] = {}
+        media = ""
+        if audio is not None:
+            if not self.omni:
+                raise UnsupportedError("this model cannot hear audio")
+            from transformers.models.qwen2_5_omni.processing_qwen2_5_omni import (
+                _get_feat_extract_output_lengths,
+            )
+
+            feats = self._features(
+                [audio], sampling_rate=INPUT_SAMPLE_RATE, return_attention_mask=True,
+                padding="max_length", return_tensors="pt",
+            )  # fmt: skip
+            tensors["input_features"] = feats["input_features"]
+            tensors["feature_attention_mask"] = feats["attention_mask"]
+            lengths = feats["attention_mask"].sum(-1)
+            count = int(_get_feat_extract_output_lengths(lengths)[0])  # type: ignore[no-untyped-call]
+            media += tok.audio_bos_token + tok.audio_token * count + tok.audio_eos_token
+        if image is not None:
+            pixels = self._images(images=[as_rgb(image)], return_tensors="pt")
+            # Omni's generate hands unprefixed kwargs to the talker too, which refuses
+            # pixel_values; thinker_ keeps them for the thinker.
+            tensors["thinker_pixel_values" if self.omni else "pixel_values"] = pixels[
+                "pixel_values"
+            ]
+            tensors["image_grid_thw"] = pixels["image_grid_thw"]
+            count = int(pixels["image_grid_thw"][0].prod()) // self._images.merge_size**2
+            if self.omni:
+                media += tok.vision_bos_token + tok.image_token * count + tok.vision_eos_token
+            else:
+                media += "<|vision_start|>" + "<|image_pad|>" * count + "<|vision_end|>"
+        prompt = (
+            f"<|im_start|>system\n{system}<|im_end|>\n"
+            f"<|im_start|>user\n{media}{text}<|im_end|>\n<|im_start|>assistant\n"
+        )
+        ids = tok([prompt], return_tensors="pt")
+        tensors["input_ids"] = ids["input_ids"]
+        tensors["attention_mask"] = ids["attention_mask"]
+        return _Inputs(
+            {
+                k: (v.to(self.device) if isinstance(v, torch.Tensor) else v)
+                for k, v in tensors.items()
+            }
+        )
+
+    def generate(
+        self, inputs: _Inputs, cancel: threading.Event, emit: Emit, *, speak: bool
+    ) -> None:
+        """Stream ("text", piece) items, then ("audio", int16 24 kHz) when `speak`."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers.generation.streamers import BaseStreamer
+
+        tokenizer = self._tokenizer
+
+        class Cancelled(StoppingCriteria):
+            def __call__(
+                self, input_ids: torch.Tensor, scores: torch.Tensor, **_: Any
+            ) -> torch.Tensor:
+                return torch.full(
+                    (input_ids.shape[0],),
+                    cancel.is_set(),
+                    dtype=torch.bool,
+                    device=input_ids.device,
+                )
+
+        class Streamer(BaseStreamer):
+            """Decodes the new tokens as they come; the first call carries the prompt."""
+
+            def __init__(self) -> None:
+                self.prompt_seen = False
+                self.ids: list[int] = []
+                self.sent = ""
+
+            def put(self, value: torch.Tensor) -> None:
+                if not self.prompt_seen:
+                    self.prompt_seen = True
+                    return
+                self.ids.extend(int(x) for x in value.reshape(-1).tolist())
+                text = tokenizer.decode(self.ids, skip_special_tokens=True)
+                if len(text) > len(self.sent) and not text.endswith("\ufffd"):
+                    emit(("text", text[len(self.sent) :]))
+                    self.sent = text
+
+            def end(self) -> None:
+                return None
+
+        s = self.settings
+        stop = StoppingCriteriaList([Cancelled()])
+        kwargs: dict[str, Any] = dict(inputs.tensors)
+        with torch.inference_mode():
+            if not self.omni:
+                self._model.generate(
+                    **kwargs, streamer=Streamer(), stopping_criteria=stop, do_sample=False,
+                    max_new_tokens=s.max_new_tokens, min_new_tokens=s.min_new_tokens,
+                )  # fmt: skip
+                return
+            options: dict[str, Any] = {
+                "thinker_streamer": Streamer(),
+                "thinker_stopping_criteria": stop,
+                "thinker_do_sample": False,
+                "thinker_max_new_tokens": s.max_new_tokens,
+                "thinker_min_new_tokens": s.min_new_tokens,
+                "speaker": s.speaker,
+            }
+            if speak:
+                codec = self._model.config.talker_config
+                options |= {
+                    "talker_stopping_criteria": StoppingCriteriaList([Cancelled()]),
+                    "talker_do_sample": False,
+                    "talker_max_new_tokens": s.talker_max_new_tokens,
+                    "talker_eos_token_id": [
+                        codec.tts_codec_pad_token_id,
+                        codec.tts_codec_end_token_id,
+                    ],
+                    "token2wav_num_steps": s.token2wav_steps,
+                }
+            else:
+                options["generation_mode"] = "text"
+            result = self._model.generate(**kwargs, **options)
+            if speak and not cancel.is_set():
+                wav = result[1].detach().float().cpu().numpy().reshape(-1)
+                emit(("audio", (np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16)))
+
+
+class TransformersSession(OmniSession):
+    def __init__(self, model: TransformersModel, owner: int) -> None:
+        super().__init__()
+        self.model = model
+        self.owner = owner
+
+    def _stream(
+        self,
+        system: str,
+        text: str,
+        *,
+        audio: NDArray[np.float32] | None = None,
+        image: NDArray[np.uint8] | None = None,
+        speak: bool = False,
+    ) -> AsyncIterator[Any]:
+        model = self.model
+        assert model.worker is not None
+
+        def work(cancel: threading.Event, emit: Emit) -> None:
+            model.generate(model.prepare(system, text, audio, image), cancel, emit, speak=speak)
+
+        return model.worker.stream(self.owner, work)
+
+    async def respond(
+        self,
+        instructions: str,
+        text: str = "",
+        *,
+        audio: NDArray[np.float32] | None = None,
+        image: NDArray[np.uint8] | None = None,
+    ) -> AsyncIterator[str]:
+        """Stream the model's text answer to one turn, token by token."""
+        async for kind, value in self._stream(instructions, text, audio=audio, image=image):
+            if kind == "text":
+                yield value
+
+    async def _text(self, system: str, text: str, **media: Any) -> str:
+        return "".join([piece async for piece in self.respond(system, text, **media)]).strip()
+
+    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+        if not self.model.omni:
+            raise UnsupportedError("this model cannot hear audio")
+        text = await self._text("Write down exactly what is said, nothing else.", "", audio=audio)
+        # The thinker does not report a language; take the scenario's first candidate.
+        return Transcript(text, languages[0] if languages else "en", 0.5)
+
+    async def translate(self, text: str, source: str, target: str) -> str:
+        system = (
+            f"Translate from {_NAMES.get(source, source)} to {_NAMES.get(target, target)}. "
+            "Reply with the translation only."
+        )
+        return await self._text(system, text)
+
+    async def synthesize(
+        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+    ) -> AsyncIterator[SpeechChunk]:
+        if not self.model.omni:
+            raise UnsupportedError("this model cannot speak")
+        system = f"Repeat the user's text word for word, in {_NAMES.get(language, language)}."
+        said: list[str] = []
+        async for kind, value in self._stream(system, text, speak=True):
+            if kind == "text":
+                said.append(value)
+            elif kind == "audio" and len(value):
+                pcm = resample_int16(value, TALKER_RATE, sample_rate)
+                yield SpeechChunk(pcm, sample_rate, text or "".join(said))
+
+    async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
+        text = await self._text("Read the printed text in the image, line by line.", "", image=rgb)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        height, width = rgb.shape[:2]
+        step = height // max(1, len(lines))
+        return [TextLine(t, 0.5, (0, i * step, width, (i + 1) * step)) for i, t in enumerate(lines)]

@@ -1,0 +1,249 @@
+"""The `transformers` backend on tiny randomly initialised Qwen models built here (no download).
+
+Random weights say nothing sensible: these tests check that audio and frames
+reach the model, that text and audio come back, and that barge-in stops
+generation mid-stream, on the real transformers code paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from clients.python.client import CallClient, StillImageTrack
+from model.errors import ModelLoadError, UnsupportedError
+from model.hf.backend import GenerationSettings, TransformersModel, TransformersSession
+from model.hf.worker import FairWorker
+from model.scenario import ResponseSink, Scenario, UserTurn, VideoSample
+from rtc.app import create_app
+from rtc.config import ServerConfig
+from rtc.vad import SileroVAD
+from tests import tiny_qwen
+from tests.conftest import Clips
+
+FAST = GenerationSettings(
+    max_new_tokens=12, min_new_tokens=4, talker_max_new_tokens=8, token2wav_steps=2
+)
+SPEECH = (np.sin(np.arange(16_000) / 8.0) * 0.3).astype(np.float32)
+FRAME = np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+
+
+class Recorder:
+    """Wraps the loaded model's `generate` and keeps what it was given and what it returned."""
+
+    def __init__(self, model: TransformersModel) -> None:
+        self.calls: list[dict[str, Any]] = []
+        inner = model._model
+        original = inner.generate
+
+        def generate(**kwargs: Any) -> Any:
+            result = original(**kwargs)
+            self.calls.append({"kwargs": kwargs, "result": result})
+            return result
+
+        inner.generate = generate
+
+    def shapes(self, i: int) -> dict[str, tuple[int, ...]]:
+        return {
+            k: tuple(v.shape) for k, v in self.calls[i]["kwargs"].items() if hasattr(v, "shape")
+        }
+
+
+@pytest.fixture(scope="module")
+def omni(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TransformersModel, Recorder]]:
+    path = tiny_qwen.omni(tmp_path_factory.mktemp("tiny-omni"))
+    model = TransformersModel(path, device="cpu", settings=FAST)
+    model.load(lambda _msg: None)
+    yield model, Recorder(model)
+    model.close()
+
+
+@pytest.fixture
+def session(omni: tuple[TransformersModel, Recorder]) -> TransformersSession:
+    omni[0].settings = FAST
+    omni[1].calls.clear()
+    return omni[0].session()
+
+
+async def test_audio_reaches_the_thinker_and_text_comes_back(
+    session: TransformersSession, omni: tuple[TransformersModel, Recorder]
+) -> None:
+    transcript = await session.transcribe(SPEECH, ["en"])
+    assert transcript.language == "en" and transcript.text  # garbage, but tokens flowed
+    shapes = omni[1].shapes(0)
+    assert shapes["input_features"][:2] == (1, 128)  # 128 mel bins of the 1 s utterance
+    assert int(omni[1].calls[0]["kwargs"]["feature_attention_mask"].sum()) == 100
+    audio_id = omni[0]._tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    assert int((omni[1].calls[0]["kwargs"]["input_ids"] == audio_id).sum()) == 25
+    assert omni[1].calls[0]["kwargs"]["generation_mode"] == "text"
+
+
+async def test_a_frame_reaches_the_vision_encoder(
+    session: TransformersSession, omni: tuple[TransformersModel, Recorder]
+) -> None:
+    lines = await session.read_text(FRAME)
+    assert isinstance(lines, list)
+    kwargs = omni[1].calls[0]["kwargs"]
+    assert kwargs["thinker_pixel_values"].shape[0] > 0
+    assert kwargs["image_grid_thw"].tolist() == [[1, 4, 6]]  # 56x84 after resizing, 6 image tokens
+
+
+async def test_the_talker_speaks(
+    session: TransformersSession, omni: tuple[TransformersModel, Recorder]
+) -> None:
+    chunks = [c async for c in session.synthesize("Hello there.", "en", sample_rate=48_000)]
+    assert len(chunks) == 1 and chunks[0].sample_rate == 48_000
+    assert len(chunks[0].pcm) > 0 and chunks[0].text == "Hello there."
+    text_ids, wav = omni[1].calls[0]["result"]
+    assert wav.numel() * 2 == len(chunks[0].pcm)  # 24 kHz from the talker, resampled to 48 kHz
+
+
+async def test_barge_in_stops_generation_within_a_step(
+    session: TransformersSession, omni: tuple[TransformersModel, Recorder]
+) -> None:
+    omni[0].settings = GenerationSettings(max_new_tokens=2000, min_new_tokens=2000)
+    pieces: list[str] = []
+    stream = session.respond("Talk for a long time.", "Go on.")
+    assert isinstance(stream, AsyncGenerator)
+    async for piece in stream:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            break
+    await stream.aclose()  # barge-in: the consumer stops listening
+    started = time.monotonic()
+    while not omni[1].calls:  # noqa: ASYNC110 - waiting for the worker thread
+        await asyncio.sleep(0.01)
+    assert time.monotonic() - started < 5
+    sequences = omni[1].calls[0]["result"]
+    prompt = omni[1].calls[0]["kwargs"]["input_ids"].shape[1]
+    generated = sequences.shape[1] - prompt
+    assert 3 <= generated < 50, generated  # stopped at once, not after 2000 tokens
+
+
+def test_calls_take_turns_on_the_one_inference_thread() -> None:
+    async def scenario() -> list[str]:
+        worker = FairWorker(name="test-fair")
+        order: list[str] = []
+        hold = threading.Event()
+
+        def job(name: str) -> Any:
+            def work(cancel: threading.Event, emit: Any) -> None:
+                if name == "hold":
+                    hold.wait(5)
+                order.append(name)
+
+            return work
+
+        a, b, c = worker.owner(), worker.owner(), worker.owner()
+        first = asyncio.ensure_future(worker.run(c, job("hold")))
+        await asyncio.sleep(0.05)
+        rest = [worker.run(a, job(f"a{i}")) for i in range(3)] + [worker.run(b, job("b0"))]
+        tasks = [asyncio.ensure_future(r) for r in rest]
+        await asyncio.sleep(0.05)
+        hold.set()
+        await asyncio.gather(first, *tasks)
+        worker.stop()
+        return order
+
+    assert asyncio.run(scenario()) == ["hold", "a0", "b0", "a1", "a2"]
+
+
+def test_missing_or_unsupported_models_fail_clearly_without_downloading(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no model at .*nothing is downloaded"):
+        TransformersModel(tmp_path / "absent").load(lambda _msg: None)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ModelLoadError, match="'llama' model"):
+        TransformersModel(tmp_path).load(lambda _msg: None)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_5_omni"}))
+    with pytest.raises(ModelLoadError, match="cannot load the model"):
+        TransformersModel(tmp_path, device="cpu").load(lambda _msg: None)
+    with pytest.raises(ModelLoadError, match="unsupported device 'tpu'"):
+        TransformersModel(tmp_path, device="tpu").load(lambda _msg: None)
+
+
+async def test_a_qwen2_vl_model_sees_frames_and_writes_but_does_not_speak(tmp_path: Path) -> None:
+    model = TransformersModel(tiny_qwen.vl(tmp_path), device="cpu", settings=FAST)
+    model.load(lambda _msg: None)
+    recorder = Recorder(model)
+    try:
+        caps = model.capabilities
+        assert caps.vision and not caps.speech_to_text and not caps.text_to_speech
+        session = model.session()
+        await session.read_text(FRAME)
+        assert recorder.shapes(0)["pixel_values"][0] > 0
+        assert await session.translate("Hello.", "en", "es")
+        with pytest.raises(UnsupportedError):
+            await session.transcribe(SPEECH, ["en"])
+    finally:
+        model.close()
+
+
+class LookAndSay(Scenario):
+    """Hears the turn, looks at the latest camera frame, and says what the model answers."""
+
+    name = "chat"
+    frame: NDArray[np.uint8] | None = None
+
+    @property
+    def video_fps(self) -> float:
+        return 2.0
+
+    def push_video(self, sample: VideoSample) -> None:
+        self.frame = sample.rgb
+
+    async def respond(self, turn: UserTurn, out: ResponseSink) -> None:
+        transcript = await self.hear(turn, out)
+        if self.frame is not None:
+            await self.session.read_text(self.frame)
+        text = transcript.text if transcript is not None else (turn.text or "")
+        await out.speak(self.session.synthesize(text, "en", sample_rate=48_000))
+
+
+@pytest.fixture
+async def omni_http(
+    omni: tuple[TransformersModel, Recorder], vad: SileroVAD
+) -> AsyncIterator[httpx.AsyncClient]:
+    omni[0].settings = FAST
+    omni[1].calls.clear()
+    app = create_app(ServerConfig(), model=omni[0], vad=vad, scenarios={"chat": LookAndSay})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://omnilive.test"
+    ) as http:
+        yield http
+        await app.state.gateway.aclose()
+
+
+@pytest.mark.models
+async def test_a_real_call_through_the_tiny_omni_model(
+    omni_http: httpx.AsyncClient, omni: tuple[TransformersModel, Recorder], clips: Clips
+) -> None:
+    health = (await omni_http.get("/healthz")).json()
+    assert health["backend"] == "transformers"
+    assert health["capabilities"]["text_to_speech"] is True
+    camera = StillImageTrack(FRAME)
+    async with CallClient(omni_http, video=camera, session={"scenario": "chat"}) as call:
+        await call.wait_for("session.created")
+        assert call.mic is not None
+        spoke_at = time.monotonic()
+        await (call.mic.play(clips.english)).wait()
+        await call.wait_for("conversation.item.input_audio_transcription.completed", timeout=30)
+        await call.wait_for("response.done", timeout=30)
+        await call.wait_for("output_audio_buffer.started", timeout=10)
+        received = call.received
+        heard = [s for s, at in zip(received.samples, received.times, strict=True) if at > spoke_at]
+        # Random weights make a quiet noise, under the client's voice threshold: not silence.
+        assert max(int(np.abs(s).max()) for s in heard) > 0
+    kinds = [set(c["kwargs"]) for c in omni[1].calls]
+    assert any("input_features" in k for k in kinds)  # the caller's speech
+    assert any("thinker_pixel_values" in k for k in kinds)  # the camera
+    assert any(isinstance(c["result"], tuple) for c in omni[1].calls)  # the talker's audio
