@@ -8,7 +8,7 @@ for every scenario and every backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,6 +45,10 @@ class VideoSample:
     """Height x width x 3."""
     timestamp_s: float
     """Seconds since the call started."""
+
+
+EventEmitter = Callable[[str, Mapping[str, Any]], object]
+"""Sends a scenario event outside any response (from the event loop only)."""
 
 
 class ResponseSink(Protocol):
@@ -113,6 +117,10 @@ class Scenario(ABC):
     def push_video(self, sample: VideoSample) -> None:  # noqa: B027
         """A sampled camera frame (at most `video_fps` a second), called in a worker thread,
         one frame at a time, so image checks here never hold up the event loop."""
+
+    async def watch(self, emit: EventEmitter) -> None:  # noqa: B027
+        """Runs for the scenario's life, started by the gateway; may send unprompted events
+        with `emit` (e.g. `explainer.observation`). Returns at once unless overridden."""
 
     def on_emotion(self, state: EmotionState, frustrated_s: float) -> bool:
         """The user's expression, after every look. Return True to be given a turn to speak up."""

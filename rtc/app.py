@@ -30,10 +30,15 @@ logger = logging.getLogger("omnilive")
 
 
 def default_scenarios() -> dict[str, type[Scenario]]:
+    from explainer.scenario import ExplainerScenario
     from translate.scenario import InterpreterScenario
     from tutor.scenario import TutorScenario
 
-    return {"interpreter": InterpreterScenario, "tutor": TutorScenario}
+    return {
+        "explainer": ExplainerScenario,
+        "interpreter": InterpreterScenario,
+        "tutor": TutorScenario,
+    }
 
 
 def build_model(backend: str, config: ServerConfig | None = None) -> OmniModel:

@@ -188,6 +188,7 @@ class Call:
         else:
             old = self.scenario
             self.scenario = cls(self.model, self.model_session, self.session_config)
+            self._spawn(self.scenario.watch(self.sender.emit), "scenario watch")
             if old is not None:
                 self._spawn(old.aclose(), "close old scenario")
         self.responder.scenario = self.scenario

@@ -70,6 +70,7 @@ EXTRA_EVENTS: Final = (
     ITEM_TRUNCATED,
     "input_audio_buffer.cleared",
     "tutor.adapt",
+    "explainer.answer",
 )
 
 _ids = itertools.count(1)
