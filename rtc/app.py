@@ -22,6 +22,7 @@ from rtc.api import router as api_router
 from rtc.config import ServerConfig
 from rtc.errors import GatewayError, PayloadTooLarge, Unauthorized
 from rtc.gateway import Gateway
+from rtc.realtime_ws import router as realtime_ws_router
 from rtc.signaling import ERROR_SCHEMA, router
 from rtc.vad import SileroVAD
 from rtc.web import mount_web
@@ -99,6 +100,7 @@ def create_app(
     app.state.gateway = gateway
     app.include_router(router)
     app.include_router(api_router)
+    app.include_router(realtime_ws_router)
     mount_web(app)
 
     def openapi() -> dict[str, object]:

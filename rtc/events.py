@@ -38,6 +38,15 @@ RESPONSE_DONE: Final = "response.done"
 ERROR: Final = "error"
 # Not in PROTOCOL.md's list, but OpenAI's answer to conversation.item.truncate.
 ITEM_TRUNCATED: Final = "conversation.item.truncated"
+# The Realtime WebSocket's audio (docs/protocol.md, "The Realtime WebSocket").
+OUTPUT_AUDIO_DELTA: Final = "response.output_audio.delta"
+OUTPUT_AUDIO_DONE: Final = "response.output_audio.done"
+AUDIO_COMMITTED: Final = "input_audio_buffer.committed"
+
+# Client -> server, WebSocket only (over WebRTC audio comes on the media track).
+WEBSOCKET_CLIENT_EVENTS: Final = ("input_audio_buffer.append", "input_audio_buffer.commit")
+# Server -> client, WebSocket only.
+WEBSOCKET_SERVER_EVENTS: Final = (OUTPUT_AUDIO_DELTA, OUTPUT_AUDIO_DONE, AUDIO_COMMITTED)
 
 SERVER_EVENTS: Final = (
     SESSION_CREATED,

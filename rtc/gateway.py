@@ -15,6 +15,7 @@ from model.base import OmniModel
 from model.scenario import Scenario
 from rtc.auth import Authenticator, Grant
 from rtc.call import Call, CallSettings
+from rtc.call_base import BaseCall
 from rtc.config import ServerConfig
 from rtc.errors import GatewayError, RateLimited, ShuttingDown
 from rtc.limits import AddressLimiter
@@ -23,6 +24,7 @@ from rtc.records import ConversationStore, recorded_payload
 from rtc.registry import CallRegistry
 from rtc.session import merge
 from rtc.vad import SileroVAD
+from rtc.ws_call import WebSocketCall
 
 logger = logging.getLogger(__name__)
 
@@ -96,14 +98,7 @@ class Gateway:
             raise
         call: Call | None = None
         try:
-            call = Call(
-                model=self.model,
-                vad=self.vad,
-                scenarios=self.scenarios,
-                metrics=self.metrics,
-                settings=self.call_settings,
-                on_closed=self._call_closed,
-            )
+            call = Call(**self._call_parts())
             await call.accept(sdp, session)
         except BaseException as exc:
             self.registry.release_reservation()
@@ -112,13 +107,50 @@ class Gateway:
             if call is not None:
                 await call.close("rejected")
             raise
+        self._admitted(call, grant)
+        return call
+
+    def open_websocket_call(
+        self, session: Mapping[str, Any] | None, grant: Grant | None = None
+    ) -> WebSocketCall:
+        """A Realtime WebSocket session, counted and limited like a WebRTC call."""
+        if self.draining:
+            raise ShuttingDown("the server is shutting down; try another server or retry later")
+        if grant is not None and grant.session is not None:
+            session = merge(grant.session, session or {})
+        try:
+            self.registry.reserve()
+        except GatewayError:
+            self.metrics.limit_hits.labels("max_calls").inc()
+            raise
+        try:
+            call = WebSocketCall(**self._call_parts())
+            call.open(session)
+        except BaseException as exc:
+            self.registry.release_reservation()
+            if isinstance(exc, GatewayError):
+                self.metrics.calls_rejected.labels(exc.code).inc()
+            raise
+        self._admitted(call, grant)
+        return call
+
+    def _call_parts(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "vad": self.vad,
+            "scenarios": self.scenarios,
+            "metrics": self.metrics,
+            "settings": self.call_settings,
+            "on_closed": self._call_closed,
+        }
+
+    def _admitted(self, call: BaseCall, grant: Grant | None) -> None:
         self._record(call)
         self.registry.add(call)
         if grant is not None:
             self.auth.bind(grant, call.id)
-        return call
 
-    def _record(self, call: Call) -> None:
+    def _record(self, call: BaseCall) -> None:
         store = self.records
         if store is None:
             return
@@ -132,7 +164,7 @@ class Gateway:
 
         call.sender.observer = observe
 
-    async def _call_closed(self, call: Call) -> None:
+    async def _call_closed(self, call: BaseCall) -> None:
         self.auth.call_ended(call.id)
         if self.records is not None:
             self.records.call_ended(call.id, call.end_reason)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
-from rtc.call import Call
+from rtc.call_base import BaseCall
 from rtc.errors import NotFound, TooManyCalls
 from rtc.metrics import Metrics
 
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 class CallRegistry:
     def __init__(self, metrics: Metrics, max_calls: int) -> None:
-        self._calls: dict[str, Call] = {}
+        self._calls: dict[str, BaseCall] = {}
         self._reserved = 0
         self._metrics = metrics
         self.max_calls = max_calls
@@ -35,24 +36,25 @@ class CallRegistry:
     def release_reservation(self) -> None:
         self._reserved = max(0, self._reserved - 1)
 
-    def add(self, call: Call) -> None:
+    def add(self, call: BaseCall) -> None:
         self.release_reservation()
         self._calls[call.id] = call
         self._metrics.active_calls.set(len(self._calls))
         self._metrics.calls_total.inc()
 
-    def get(self, call_id: str) -> Call:
+    def get(self, call_id: str) -> BaseCall:
         call = self._calls.get(call_id)
         if call is None:
             raise NotFound(f"no call {call_id!r}", code="call_not_found")
         return call
 
-    async def remove(self, call: Call) -> None:
+    async def remove(self, call: BaseCall) -> None:
         if self._calls.pop(call.id, None) is not None:
             self._metrics.active_calls.set(len(self._calls))
 
     @property
-    def calls(self) -> list[Call]:
+    def calls(self) -> list[Any]:
+        """Every open call: `rtc.call.Call` (WebRTC) or `rtc.ws_call.WebSocketCall`."""
         return list(self._calls.values())
 
     async def close_all(self) -> None:

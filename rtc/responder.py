@@ -162,7 +162,9 @@ class Responder:
         self._waiting: deque[UserTurn] = deque()
         self._barge_in_at: float | None = None
         self._user_item_id: str | None = None
-        self._pending_items: list[tuple[str, str | None, bytes | None]] = []
+        self._pending_items: list[
+            tuple[str, str | None, bytes | None, NDArray[np.float32] | None]
+        ] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._apology: asyncio.Task[NDArray[np.int16] | None] | None = None
@@ -282,8 +284,16 @@ class Responder:
             self.metrics.barge_in_latency.observe(time.monotonic() - started)
 
     # -- client requests -----------------------------------------------------------
-    def add_user_item(self, item_id: str, text: str | None, image: bytes | None) -> None:
-        self._pending_items.append((item_id, text, image))
+    def add_user_item(
+        self,
+        item_id: str,
+        text: str | None,
+        image: bytes | None,
+        audio: NDArray[np.float32] | None = None,
+    ) -> None:
+        """A user item for the next `response.create`: typed text, an image, or committed
+        audio (16 kHz mono, from a manual-turn `input_audio_buffer.commit`)."""
+        self._pending_items.append((item_id, text, image, audio))
         if text:
             self.session.conversation.add(ConversationItem(item_id, "user", text=text))
 
@@ -292,11 +302,19 @@ class Responder:
         if self._current is not None:
             return False
         items, self._pending_items = self._pending_items, []
-        text = " ".join(t for _, t, _ in items if t) or None
-        images = tuple(img for _, _, img in items if img)
+        text = " ".join(t for _, t, _, _ in items if t) or None
+        images = tuple(img for _, _, img, _ in items if img)
+        clips = [a for _, _, _, a in items if a is not None and len(a)]
+        audio = np.concatenate(clips) if clips else None
         item_id = items[-1][0] if items else new_id("item")
-        self.start(UserTurn(item_id=item_id, text=text, images=images))
+        self.start(UserTurn(item_id=item_id, text=text, images=images, audio=audio))
         return True
+
+    @property
+    def playing(self) -> tuple[str, str] | None:
+        """(response id, assistant item id) of the answer that owns the output now."""
+        current = self._current
+        return (current.id, current.item_id) if current is not None else None
 
     def speak_up(self, trigger: str) -> None:
         """The scenario wants to say something unprompted (e.g. it saw the user frown)."""

@@ -30,6 +30,13 @@ SERVER = [
     "response.done",
     "error",
 ]
+# The Realtime WebSocket adds these to every name above (audio as base64 in events).
+WEBSOCKET_CLIENT = ["input_audio_buffer.append", "input_audio_buffer.commit"]
+WEBSOCKET_SERVER = [
+    "response.output_audio.delta",
+    "response.output_audio.done",
+    "input_audio_buffer.committed",
+]
 SCENARIO = [
     "tutor.problem",
     "tutor.step",
@@ -44,11 +51,28 @@ def test_event_names_are_pinned() -> None:
     assert list(events.CLIENT_EVENTS) == CLIENT
     assert list(events.SERVER_EVENTS) == SERVER
     assert list(events.SCENARIO_EVENTS) == SCENARIO
+    assert list(events.WEBSOCKET_CLIENT_EVENTS) == WEBSOCKET_CLIENT
+    assert list(events.WEBSOCKET_SERVER_EVENTS) == WEBSOCKET_SERVER
+
+
+def test_both_transports_speak_the_same_events() -> None:
+    """One event vocabulary: the WebSocket transport reuses every WebRTC name and adds audio."""
+    from rtc.call import Call
+    from rtc.call_base import BaseCall
+    from rtc.ws_call import WebSocketCall
+
+    assert issubclass(Call, BaseCall) and issubclass(WebSocketCall, BaseCall)
+    # Event handling is the shared code's, not either transport's own.
+    for transport in (Call, WebSocketCall):
+        assert transport._handle_event is BaseCall._handle_event
+        assert transport._listen is BaseCall._listen
+    assert set(WEBSOCKET_SERVER).isdisjoint(SERVER + SCENARIO)
 
 
 def test_docs_protocol_names_every_event() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
-    names = CLIENT + SERVER + SCENARIO + list(events.EXTRA_EVENTS)
+    names = CLIENT + SERVER + SCENARIO + WEBSOCKET_CLIENT + WEBSOCKET_SERVER
+    names += list(events.EXTRA_EVENTS)
     missing = [name for name in names if f"`{name}`" not in doc]
     assert missing == []
 

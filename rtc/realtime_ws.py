@@ -1,0 +1,71 @@
+"""`GET /v1/realtime` upgraded to a WebSocket: the OpenAI Realtime API for servers and SDKs.
+
+Authentication is the WebRTC calls' (`Authorization: Bearer <API key or ephemeral
+token>`); browsers, which cannot set headers on a WebSocket, may send the credential as
+the subprotocol `openai-insecure-api-key.<credential>` as they do with OpenAI. A refused
+handshake is answered with the usual JSON error and status (401, 429, 503) when the
+server supports WebSocket denial responses, else the socket is accepted, sent one
+`error` event and closed with code 1008.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import JSONResponse
+
+from rtc.errors import GatewayError, ShuttingDown, Unauthorized
+from rtc.events import new_id
+from rtc.gateway import Gateway
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+SUBPROTOCOL = "realtime"
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+
+
+def _authorization(websocket: WebSocket) -> str | None:
+    header = websocket.headers.get("authorization")
+    if header:
+        return header
+    for protocol in websocket.scope.get("subprotocols") or []:
+        if isinstance(protocol, str) and protocol.startswith(KEY_SUBPROTOCOL):
+            return "Bearer " + protocol[len(KEY_SUBPROTOCOL) :]
+    return None
+
+
+@router.websocket("/v1/realtime")
+async def realtime_websocket(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    address = websocket.client.host if websocket.client is not None else "unknown"
+    try:
+        if gateway.draining:
+            raise ShuttingDown("the server is shutting down; try another server or retry later")
+        gateway.check_call_rate(address)
+        grant = gateway.auth.authorize_call(_authorization(websocket))
+        call = gateway.open_websocket_call(None, grant)
+    except GatewayError as exc:
+        if isinstance(exc, Unauthorized):
+            gateway.metrics.auth_failures.labels(exc.code).inc()
+        await _refuse(websocket, exc)
+        return
+    offered = websocket.scope.get("subprotocols") or []
+    try:
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    except Exception:
+        await call.close("handshake_failed")
+        raise
+    await call.run(websocket)
+
+
+async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        response = JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
+        await websocket.send_denial_response(response)
+        return
+    await websocket.accept()
+    body = exc.as_json()
+    await websocket.send_json({"type": "error", "event_id": new_id("event"), **body})
+    await websocket.close(code=1008, reason=exc.code[:100])
