@@ -24,12 +24,12 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError
 from numpy.typing import NDArray
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from rtc import events as ev
 from rtc import g711
+from rtc.audio_out import FRAME_MS, FRAME_SAMPLES
 from rtc.audio_out import SAMPLE_RATE as OUTPUT_TRACK_RATE
 from rtc.call_base import BaseCall
 from rtc.errors import InvalidEvent
@@ -394,13 +394,22 @@ class WebSocketCall(BaseCall):
 
     # -- audio out: the paced track's frames as deltas -----------------------------------
     async def _play_out(self) -> None:
-        silence = self.output._silence
+        """The track's consumer side, paced like aiortc's sender: 20 ms every 20 ms."""
+        output = self.output
+        silence = output._silence
         resample = _Resampler(OUTPUT_TRACK_RATE, self._out_format.rate)
-        while True:
-            try:
-                frame = await self.output.next_pcm()
-            except MediaStreamError:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while output.readyState == "live":
+            due += FRAME_MS / 1000
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -0.2:
+                due = loop.time()  # the loop stalled: no burst to catch up
+            if output.readyState != "live":
                 return
+            frame = silence if output.paused else output._take(FRAME_SAMPLES)
             playing = self.responder.playing
             if frame is silence or playing is None:
                 continue
