@@ -32,6 +32,8 @@ def tone_b64(seconds: float) -> str:
 class ScriptedRealtime:
     heard: str = "I would like a cup of coffee."
     translation: str = "Quiero un café."
+    language: str = "en"
+    """The answer to "which language is this text in"."""
     audio_chunks: int = 5
     """response.output_audio.delta events per audio response, 0.2 s each."""
     chunk_interval_s: float = 0.05
@@ -106,7 +108,10 @@ class ScriptedRealtime:
         )
         status = "completed"
         if request.get("output_modalities") == ["text"]:
-            for word in self.translation.split(" "):
+            words = self.translation.split(" ")
+            if "language code" in request.get("instructions", ""):
+                words = [self.language]
+            for word in words:
                 await send(json.dumps({"type": "response.output_text.delta", "response_id": rid, "item_id": item, "delta": word + " "}))  # fmt: skip
         else:
             await send(json.dumps({"type": "response.output_item.added", "response_id": rid, "item": {"id": item, "type": "message", "role": "assistant"}}))  # fmt: skip

@@ -32,6 +32,8 @@ async def test_requests_map_onto_realtime_events_both_ways() -> None:
             audio = (np.sin(np.arange(16_000) / 10.0) * 0.3).astype(np.float32)
             transcript = await session.transcribe(audio, ["en", "es"])
             assert transcript.text == script.heard and transcript.language == "en"
+            script.language = "es"
+            assert (await session.transcribe(audio, ["en", "es"])).language == "es"
             translated = await session.translate("I would like coffee.", "en", "es")
             assert translated == script.translation
             chunks = [c async for c in session.synthesize("Hola.", "es", sample_rate=48_000)]
@@ -45,9 +47,11 @@ async def test_requests_map_onto_realtime_events_both_ways() -> None:
     appended = b"".join(
         base64.b64decode(e["audio"]) for e in script.of_type("input_audio_buffer.append")
     )
-    assert len(appended) == 2 * 24_000
-    assert len(script.of_type("input_audio_buffer.commit")) == 1
-    text_request, speech_request = (e["response"] for e in script.of_type("response.create"))
+    assert len(appended) == 2 * 2 * 24_000  # two utterances
+    assert len(script.of_type("input_audio_buffer.commit")) == 2
+    requests = [e["response"] for e in script.of_type("response.create")]
+    assert ["language code" in r["instructions"] for r in requests[:2]] == [True, True]
+    text_request, speech_request = requests[2:]
     assert text_request["output_modalities"] == ["text"] and text_request["conversation"] == "none"
     assert "Spanish" in text_request["instructions"]
     assert speech_request["output_modalities"] == ["audio"]

@@ -135,8 +135,10 @@ class RemoteSession(OmniSession):
                     error = event.get("error") or {}
                     raise ModelError(f"upstream transcription failed: {error.get('message')}")
 
-        result: Transcript = await self._retrying(run)
-        return result
+        transcript: Transcript = await self._retrying(run)
+        if transcript.language_probability < 1.0 and len(languages) > 1 and transcript.has_words:
+            transcript = await self._identify(transcript, languages)
+        return transcript
 
     @staticmethod
     def _transcript(text: str, event: dict[str, Any], languages: Sequence[str]) -> Transcript:
@@ -144,8 +146,23 @@ class RemoteSession(OmniSession):
         if isinstance(language, str) and language:
             code = language.lower()[:2]
             return Transcript(text.strip(), code, 1.0)
-        # The Realtime event has no language; take the only candidate, or the first.
         return Transcript(text.strip(), languages[0] if languages else "en", 0.5)
+
+    async def _identify(self, transcript: Transcript, languages: Sequence[str]) -> Transcript:
+        """The Realtime transcription event carries no language: ask which candidate it is."""
+        codes = ", ".join(languages)
+        instructions = (
+            f"Which language is the user's text in: {codes}? Answer with the language code only."
+        )
+
+        async def run(ex: Exchange) -> str:
+            return await self._text_response(ex, instructions, transcript.text)
+
+        answer: str = (await self._retrying(run)).strip().lower()
+        for code in languages:
+            if answer.startswith(code):
+                return Transcript(transcript.text, code, 0.9)
+        return transcript
 
     async def _text_response(self, ex: Exchange, instructions: str, text: str) -> str:
         await ex.send(
