@@ -57,7 +57,7 @@ def build_model(backend: str, config: ServerConfig | None = None) -> OmniModel:
 
         if not config.model_path:
             raise ModelLoadError("the transformers backend needs --model-path (a local directory)")
-        return TransformersModel(config.model_path)
+        return TransformersModel(config.model_path, device=config.device)
     if backend == "embedded":
         from model.embedded.backend import EmbeddedModel
 

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "transformers: Qwen2.5-Omni from --model-path; remote: a Realtime endpoint at --remote-url)",
     )
     serve.add_argument("--model-path", default=os.environ.get("OMNILIVE_MODEL_PATH") or None)
+    serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     serve.add_argument(
         "--remote-url",
         default=os.environ.get("OMNILIVE_REMOTE_URL") or None,
@@ -180,6 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         backend=args.backend,
         model_path=args.model_path,
+        device=args.device,
         remote_url=args.remote_url,
         remote_model=args.remote_model,
         max_calls=args.max_calls,

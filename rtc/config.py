@@ -26,6 +26,8 @@ class ServerConfig:
     """embedded | tone | transformers | remote."""
     model_path: str | None = None
     """The local model directory of the transformers backend (--model-path)."""
+    device: str = "auto"
+    """Where the transformers backend runs: auto (GPU when present), cpu or cuda."""
     remote_url: str | None = None
     """The Realtime endpoint of the remote backend (--remote-url; key: OMNILIVE_REMOTE_API_KEY)."""
     remote_model: str | None = None

@@ -177,5 +177,11 @@ def test_serve_picks_the_model_backends_from_the_command_line(
         build_model("remote")
     with pytest.raises(ModelLoadError, match="--model-path"):
         build_model("transformers")
-    args = build_parser().parse_args(["serve", "--backend", "transformers", "--model-path", "/m"])
-    assert (args.backend, args.model_path) == ("transformers", "/m")
+    args = build_parser().parse_args(
+        ["serve", "--backend", "transformers", "--model-path", "/m", "--device", "cpu"]
+    )
+    assert (args.backend, args.model_path, args.device) == ("transformers", "/m", "cpu")
+    hf = build_model("transformers", ServerConfig(model_path="/m", device="cpu"))
+    assert hf.name == "transformers"
+    with pytest.raises(ModelLoadError, match="no model at /m"):
+        hf.load(lambda _msg: None)

@@ -22,9 +22,15 @@ from numpy.typing import NDArray
 
 from clients.python.client import CallClient, StillImageTrack
 from model.errors import ModelLoadError, UnsupportedError
-from model.hf.backend import GenerationSettings, TransformersModel, TransformersSession
+from model.hf.backend import (
+    GenerationSettings,
+    TransformersModel,
+    TransformersSession,
+    language_tagged,
+)
 from model.hf.worker import FairWorker
 from model.scenario import ResponseSink, Scenario, UserTurn, VideoSample
+from model.types import Transcript
 from rtc.app import create_app
 from rtc.config import ServerConfig
 from rtc.vad import SileroVAD
@@ -128,6 +134,14 @@ async def test_barge_in_stops_generation_within_a_step(
     prompt = omni[1].calls[0]["kwargs"]["input_ids"].shape[1]
     generated = sequences.shape[1] - prompt
     assert 3 <= generated < 50, generated  # stopped at once, not after 2000 tokens
+
+
+def test_the_transcript_language_comes_from_the_tag_the_thinker_writes() -> None:
+    assert language_tagged("[es] Hola, ¿qué tal?", ["en", "es"]) == Transcript(
+        "Hola, ¿qué tal?", "es", 0.9
+    )
+    assert language_tagged("[fr] Bonjour", ["en", "es"]).language == "en"
+    assert language_tagged("no tag", []) == Transcript("no tag", "en", 0.5)
 
 
 def test_calls_take_turns_on_the_one_inference_thread() -> None:

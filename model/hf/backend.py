@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -321,6 +322,19 @@ class TransformersModel(OmniModel):
                 emit(("audio", (np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16)))
 
 
+def language_tagged(text: str, languages: Sequence[str]) -> Transcript:
+    """A transcript from "[es] Hola": the tag if it is a candidate, else the first candidate."""
+    match = re.match(r"\s*\[([A-Za-z]{2})\]\s*", text)
+    fallback = languages[0] if languages else "en"
+    if match is None:
+        return Transcript(text.strip(), fallback, 0.5)
+    code = match.group(1).lower()
+    words = text[match.end() :].strip()
+    if languages and code not in languages:
+        return Transcript(words, fallback, 0.5)
+    return Transcript(words, code, 0.9)
+
+
 class TransformersSession(OmniSession):
     def __init__(self, model: TransformersModel, owner: int) -> None:
         super().__init__()
@@ -363,9 +377,12 @@ class TransformersSession(OmniSession):
     async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
         if not self.model.omni:
             raise UnsupportedError("this model cannot hear audio")
-        text = await self._text("Write down exactly what is said, nothing else.", "", audio=audio)
-        # The thinker does not report a language; take the scenario's first candidate.
-        return Transcript(text, languages[0] if languages else "en", 0.5)
+        codes = ", ".join(languages) or "a two-letter code"
+        system = (
+            "Write down exactly what is said. Begin with the language it is spoken in, "
+            f"as a code in brackets ({codes}), e.g. [en] Hello."
+        )
+        return language_tagged(await self._text(system, "", audio=audio), languages)
 
     async def translate(self, text: str, source: str, target: str) -> str:
         system = (
