@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+
 import av
 import numpy as np
 from numpy.typing import NDArray
@@ -34,3 +37,12 @@ def trim_leading_silence(
         return pcm
     start = max(0, int(loud[0]) - sample_rate * keep_ms // 1000)
     return pcm[start:]
+
+
+def wav_data_url(audio: NDArray[np.float32], sample_rate: int = 16_000) -> str:
+    """Mono float audio as a `data:audio/wav;base64,...` URL (16-bit PCM)."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+    header += b"data" + struct.pack("<I", len(pcm))
+    return "data:audio/wav;base64," + base64.b64encode(header + pcm).decode("ascii")

@@ -59,6 +59,8 @@ class CallSettings:
     peer_timeout_s: float = 10.0
     """No media and no events for this long: the peer is gone."""
     limits: CallLimits = field(default_factory=CallLimits)
+    record_audio: bool = False
+    """The conversation record keeps the user's speech too."""
 
 
 class BaseCall:
@@ -97,6 +99,7 @@ class BaseCall:
             metrics=metrics,
             log_prefix=self._log,
             stall_timeout_s=settings.limits.model_stall_s,
+            record_audio=settings.record_audio,
         )
         self.responder.words_heard = self._words_heard
         self.scenario: Scenario | None = None

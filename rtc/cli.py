@@ -153,6 +153,11 @@ def _add_security_arguments(serve: argparse.ArgumentParser, defaults: ServerConf
         help="where conversation records are kept (env OMNILIVE_DATA_DIR)",
     )
     group.add_argument("--no-records", action="store_true", help="keep no conversation records")
+    group.add_argument(
+        "--record-audio",
+        action="store_true",
+        help="also keep the user's speech (16 kHz WAV) in conversation records (off: text only)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,6 +209,7 @@ def _serve(args: argparse.Namespace) -> int:
             model_stall_s=args.model_timeout,
         ),
         data_dir=None if args.no_records else args.data_dir,
+        record_audio=args.record_audio,
         retention_days=args.retention_days,
     )
     return _run(config)

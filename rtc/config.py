@@ -51,5 +51,7 @@ class ServerConfig:
     call_limits: CallLimits = field(default_factory=CallLimits)
     data_dir: str | None = None
     """Where the conversation records are kept (SQLite); None: not recorded."""
+    record_audio: bool = False
+    """Also keep the user's speech (16 kHz WAV) in the conversation record."""
     retention_days: float = 30.0
     """Conversation records older than this are deleted (checked hourly; 0: kept forever)."""

@@ -60,6 +60,7 @@ class Gateway:
             ice_servers=[parse_ice_server(u) for u in config.ice_servers],
             peer_timeout_s=config.peer_timeout_s,
             limits=config.call_limits,
+            record_audio=config.record_audio,
         )
         self.auth = Authenticator(config.api_key, config.token_ttl_s)
         self.call_rate = AddressLimiter(config.calls_per_minute, config.call_burst)

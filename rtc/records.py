@@ -29,11 +29,14 @@ T = TypeVar("T")
 
 #: Server events kept in a call's record (emotion.state, audio buffer events and the
 #: like are not: they are frequent and say nothing about the conversation).
+#: The user's speech as heard, only with `--record-audio` (never sent to clients).
+INPUT_AUDIO: Final = "input_audio.recorded"
 RECORDED_EVENTS: Final = frozenset(
     {
         "session.created",
         "session.updated",
         "conversation.item.input_audio_transcription.completed",
+        INPUT_AUDIO,
         "response.output_audio_transcript.done",
         "response.done",
         "translation.done",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from model.audio import resample_int16
+from model.audio import resample_int16, wav_data_url
 from model.base import OmniSession
 from model.conversation import ConversationItem
 from model.errors import ModelError
@@ -32,6 +32,7 @@ from rtc import events as ev
 from rtc.audio_out import SAMPLE_RATE, OutputAudioTrack
 from rtc.events import EventSender, new_id
 from rtc.metrics import Metrics
+from rtc.records import INPUT_AUDIO
 from rtc.turns import (
     SpeechPaused,
     SpeechStarted,
@@ -93,7 +94,8 @@ class Response:
 
     # -- ResponseSink ------------------------------------------------------------
     def transcription(self, transcript: Transcript) -> None:
-        self._do(lambda: self._responder.report_transcription(self.turn.item_id, transcript))
+        audio = self.turn.audio
+        self._do(lambda: self._responder.report_transcription(self.turn.item_id, transcript, audio))
         if self.speculative:
             self._responder.heard_while_paused(self, transcript)
 
@@ -146,9 +148,11 @@ class Responder:
         metrics: Metrics,
         log_prefix: str = "",
         stall_timeout_s: float = 20.0,
+        record_audio: bool = False,
     ) -> None:
         self.sender = sender
         self.stall_timeout_s = stall_timeout_s
+        self.record_audio = record_audio
         """A committed answer whose model produces nothing for this long fails (0: never)."""
         self.output = output
         self.session = session
@@ -524,7 +528,13 @@ class Responder:
     def _on_audio_finished(self, response_id: str) -> None:
         self.sender.emit(ev.OUTPUT_STOPPED, {"response_id": response_id})
 
-    def report_transcription(self, item_id: str, transcript: Transcript) -> None:
+    def report_transcription(
+        self, item_id: str, transcript: Transcript, audio: NDArray[np.float32] | None = None
+    ) -> None:
+        if self.record_audio and audio is not None:
+            self.sender.record(
+                {"type": INPUT_AUDIO, "item_id": item_id, "audio": wav_data_url(audio)}
+            )
         self.session.conversation.add(
             ConversationItem(item_id, "user", text=transcript.text, language=transcript.language)
         )

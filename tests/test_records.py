@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import io
 import sqlite3
+import wave
 from collections.abc import Callable
 from pathlib import Path
 
 from clients.python.client import CallClient
 from rtc.records import INTERRUPTED, ConversationStore
-from tests.conftest import Server, wait_until
+from tests.conftest import Clips, Server, wait_until
 from tests.sdp import assert_error
 
 KEY = "sk-records"
@@ -131,3 +133,35 @@ async def test_a_call_is_recorded_and_read_back(
 async def test_records_can_be_switched_off(make_tone_server: Callable[..., Server]) -> None:
     server = make_tone_server()
     assert_error(await server.http.get("/v1/conversations"), 404, "records_disabled")
+
+
+async def test_speech_is_recorded_only_when_configured(
+    make_tone_server: Callable[..., Server], tmp_path: Path, clips: Clips
+) -> None:
+    for record_audio in (False, True):
+        data_dir = tmp_path / str(record_audio)
+        server = make_tone_server(data_dir=str(data_dir), record_audio=record_audio)
+        async with CallClient(server.http, session={"scenario": "interpreter"}) as call:
+            await call.wait_for("session.created")
+            assert call.mic is not None
+            await call.mic.play(clips.english).wait()
+            heard = await call.wait_for(
+                "conversation.item.input_audio_transcription.completed", timeout=30
+            )
+            await call.wait_for("response.done", timeout=30)
+            assert call.location is not None
+            call_id = call.location.rsplit("/", 1)[1]
+        await wait_until(lambda: len(server.gateway.registry) == 0)  # noqa: B023
+        record = (await server.http.get(f"/v1/conversations/{call_id}")).json()
+        audio = [e["data"] for e in record["entries"] if e["type"] == "input_audio.recorded"]
+        if not record_audio:
+            assert audio == []
+            continue
+        assert [a["item_id"] for a in audio] == [heard["item_id"]]
+        prefix = "data:audio/wav;base64,"
+        assert audio[0]["audio"].startswith(prefix)
+        with wave.open(io.BytesIO(base64.b64decode(audio[0]["audio"][len(prefix) :]))) as wav:
+            assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16_000, 1, 2)
+            seconds = wav.getnframes() / 16_000
+        spoken = len(clips.english) / 48_000
+        assert spoken - 0.5 < seconds < spoken + 1.0  # the utterance, with its padding
