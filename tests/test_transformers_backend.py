@@ -34,7 +34,6 @@ from model.types import Transcript
 from rtc.app import create_app
 from rtc.config import ServerConfig
 from rtc.vad import SileroVAD
-from tests import tiny_qwen
 from tests.conftest import Clips
 
 FAST = GenerationSettings(
@@ -67,6 +66,8 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def omni(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TransformersModel, Recorder]]:
+    from tests import tiny_qwen  # transformers, imported only when these tests run
+
     path = tiny_qwen.omni(tmp_path_factory.mktemp("tiny-omni"))
     model = TransformersModel(path, device="cpu", settings=FAST)
     model.load(lambda _msg: None)
@@ -186,6 +187,8 @@ def test_missing_or_unsupported_models_fail_clearly_without_downloading(tmp_path
 
 
 async def test_a_qwen2_vl_model_sees_frames_and_writes_but_does_not_speak(tmp_path: Path) -> None:
+    from tests import tiny_qwen
+
     model = TransformersModel(tiny_qwen.vl(tmp_path), device="cpu", settings=FAST)
     model.load(lambda _msg: None)
     recorder = Recorder(model)
