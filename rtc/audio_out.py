@@ -4,16 +4,25 @@ It sends a 20 ms frame every 20 ms for the whole call, silence when there is
 nothing to say, so the phone's jitter buffer never starves. Queued speech is
 tagged with the response it belongs to, so the gateway knows how much of
 each answer was actually played when it is interrupted.
+
+The track hands aiortc Opus packets, not PCM, so aiortc's sender only
+packetises them. Speech is encoded here, in a worker thread (mono, as it is
+made); silence, most of every call, is one packet encoded once per process,
+so a quiet call costs no encoder run, no thread hop and no audio-level scan
+on the event loop (aiortc measures the level of every PCM frame it is given,
+in Python).
 """
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -23,7 +32,46 @@ from numpy.typing import NDArray
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
 FRAME_MS = 1000 * FRAME_SAMPLES / SAMPLE_RATE
+#: Mono speech at the bits per channel aiortc's own encoder spends (96 kbit/s stereo).
+OPUS_BITRATE = 48_000
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+class OpusStream:
+    """One track's Opus encoder (20 ms mono frames in, one packet out per frame).
+
+    Blocking: run `encode` in a worker thread, one frame at a time, in order.
+    """
+
+    def __init__(self) -> None:
+        self._codec: av.AudioCodecContext | None = None
+        self._pts = 0
+
+    def encode(self, pcm: NDArray[np.int16]) -> bytes:
+        if self._codec is None:
+            codec = av.CodecContext.create("libopus", "w")
+            assert isinstance(codec, av.AudioCodecContext)
+            codec.sample_rate = SAMPLE_RATE
+            codec.layout = "mono"
+            codec.format = "s16"
+            codec.bit_rate = OPUS_BITRATE
+            codec.time_base = _TIME_BASE
+            codec.options = {"application": "voip", "frame_duration": "20"}
+            self._codec = codec
+        frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._pts
+        self._pts += len(pcm)
+        return b"".join(bytes(p) for p in self._codec.encode(frame))
+
+
+@functools.cache
+def silence_packet() -> bytes:
+    """20 ms of digital silence as Opus, from an encoder that has settled on it."""
+    stream = OpusStream()
+    zeros = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    packets = [stream.encode(zeros) for _ in range(5)]
+    return packets[-1]
 
 
 @dataclass
@@ -60,6 +108,9 @@ class OutputAudioTrack(MediaStreamTrack):
         self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self._on_started = on_started
         self._on_finished = on_finished
+        self._opus = OpusStream()
+        self._opus_tail = False
+        """The encoder still holds the end of the last speech (Opus looks ahead 6.5 ms)."""
 
     def set_callbacks(
         self, on_started: Callable[[str], None] | None, on_finished: Callable[[str], None] | None
@@ -130,7 +181,22 @@ class OutputAudioTrack(MediaStreamTrack):
             playback.finished.cancel()
 
     # -- consumer side (aiortc's sender) ----------------------------------------
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.Packet[Any]:
+        """The next 20 ms as an Opus packet, when it is due."""
+        pcm = await self.next_pcm()
+        if pcm is self._silence and not self._opus_tail:
+            data = silence_packet()
+        else:
+            # Speech, or the first silence after it: this encoder flushes the speech's end.
+            self._opus_tail = pcm is not self._silence
+            data = await asyncio.get_running_loop().run_in_executor(None, self._opus.encode, pcm)
+        packet = av.Packet(data)
+        packet.pts = self._timestamp
+        packet.time_base = _TIME_BASE
+        return packet
+
+    async def next_pcm(self) -> NDArray[np.int16]:
+        """The next 20 ms of output (speech, or this track's silence array), when it is due."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
@@ -144,12 +210,7 @@ class OutputAudioTrack(MediaStreamTrack):
             elif wait < -0.2:
                 # The loop stalled: restart the clock instead of bursting frames to catch up.
                 self._start = time.monotonic() - self._timestamp / SAMPLE_RATE
-        samples = self._silence if self._paused else self._take(FRAME_SAMPLES)
-        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._timestamp
-        frame.time_base = _TIME_BASE
-        return frame
+        return self._silence if self._paused else self._take(FRAME_SAMPLES)
 
     def _take(self, count: int) -> NDArray[np.int16]:
         if not self._queue:

@@ -50,10 +50,9 @@ async def rig() -> AsyncIterator[Rig]:
     responder.scenario = EchoScenario(model, session, {})
     frames: list[float] = []
 
-    async def pump() -> None:  # plays the role of aiortc's sender
+    async def pump() -> None:  # plays the role of aiortc's sender (before encoding)
         while True:
-            frame = await output.recv()
-            pcm = frame.to_ndarray().reshape(-1)
+            pcm = await output.next_pcm()
             frames.append(float(np.abs(pcm).max()))
 
     task = asyncio.create_task(pump())

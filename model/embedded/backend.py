@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -18,6 +17,7 @@ from model.embedded.asr import WhisperASR, whisper_base_dir
 from model.embedded.emotion import FaceEmotionModel
 from model.embedded.mt import ApertiumTranslator
 from model.embedded.ocr import OcrEngine
+from model.embedded.threads import inference_executor
 from model.embedded.tts import EspeakVoices, PiperEnglishVoice
 from model.errors import ModelLoadError, UnsupportedError
 from model.types import FaceEmotion, SpeechChunk, TextLine, Transcript
@@ -33,9 +33,8 @@ class EmbeddedModel(OmniModel):
 
     def __init__(self, *, asr_threads: int = 2, workers: int = 2) -> None:
         self._asr_threads = asr_threads
-        self._executor = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="omnilive-model"
-        )
+        # Inference yields the CPU to the calls' media (see model/embedded/threads.py).
+        self._executor = inference_executor(workers, "omnilive-model")
         self._asr: WhisperASR | None = None
         self._english: PiperEnglishVoice | None = None
         self._espeak: EspeakVoices | None = None
@@ -43,9 +42,7 @@ class EmbeddedModel(OmniModel):
         self._ocr: OcrEngine | None = None
         self._faces: FaceEmotionModel | None = None
         # Vision runs on its own threads so a page being read never delays speech.
-        self._vision_executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="omnilive-vision"
-        )
+        self._vision_executor = inference_executor(1, "omnilive-vision")
 
     @property
     def loaded(self) -> bool:
@@ -68,6 +65,11 @@ class EmbeddedModel(OmniModel):
     def load(self, progress: ProgressCallback) -> None:
         if self.loaded:
             return
+        # On an inference thread, so that the libraries' own thread pools, started
+        # while loading, inherit its lower priority.
+        self._executor.submit(self._load, progress).result()
+
+    def _load(self, progress: ProgressCallback) -> None:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("speech recognition (Whisper base, multilingual)", self._load_asr),
             ("English voice (Piper, joe medium)", self._load_english),

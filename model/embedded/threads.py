@@ -1,0 +1,42 @@
+"""Inference threads that yield the CPU to the media.
+
+Every call's audio is paced in real time (the event loop, the codec threads);
+inference only has to finish soon. On a busy server the kernel must run the
+media first and the models a little later, never the other way round: a late
+answer is a slower answer, a late audio frame is a gap heard in every call.
+
+Linux schedules each thread on its own, so each inference thread raises its own
+nice value as it starts. Threads that a library starts from it (onnxruntime,
+CTranslate2 and OpenCV pools) inherit that value, which is why the models are
+also loaded on these threads. On an idle machine nice changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+#: Added to the nice value of inference threads: a tenth of a media thread's share
+#: of a contended core (CFS weights 110 vs 1024), all of an idle one.
+INFERENCE_NICE = 10
+
+
+def lower_priority(increment: int = INFERENCE_NICE) -> None:
+    """Make the calling thread (only it) yield to normal-priority threads."""
+    if sys.platform != "linux":  # elsewhere the call would renice the whole process
+        return
+    tid = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
+    except OSError:  # a sandbox may forbid it; the server still works, only less smoothly
+        pass
+
+
+def inference_executor(workers: int, name: str) -> ThreadPoolExecutor:
+    """A thread pool whose threads run below the media's priority."""
+    return ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix=name, initializer=lower_priority
+    )
