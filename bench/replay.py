@@ -26,6 +26,8 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from numpy.typing import NDArray
 
+from rtc.audio_out import OpusStream
+
 VIDEO_CLOCK = 90_000
 AUDIO_RATE = 48_000
 AUDIO_FRAME = 960  # 20 ms
@@ -79,28 +81,12 @@ def handheld(
     return frames
 
 
-def encode_opus(pcm: NDArray[np.int16], bitrate: int = 32_000) -> list[bytes]:
-    """48 kHz mono speech as 20 ms Opus packets, as a phone sends it."""
-    codec = av.CodecContext.create("libopus", "w")
-    assert isinstance(codec, av.AudioCodecContext)
-    codec.sample_rate = AUDIO_RATE
-    codec.layout = "mono"
-    codec.format = "s16"
-    codec.bit_rate = bitrate
-    codec.time_base = fractions.Fraction(1, AUDIO_RATE)
-    codec.options = {"application": "voip", "frame_duration": "20"}
-    padded = np.zeros(-(-len(pcm) // AUDIO_FRAME) * AUDIO_FRAME, np.int16)
-    padded[: len(pcm)] = pcm
-    out: list[bytes] = []
-    for start in range(0, len(padded), AUDIO_FRAME):
-        frame = av.AudioFrame.from_ndarray(
-            padded[None, start : start + AUDIO_FRAME], format="s16", layout="mono"
-        )
-        frame.sample_rate = AUDIO_RATE
-        frame.pts = start
-        out.extend(bytes(p) for p in codec.encode(frame))
-    out.extend(bytes(p) for p in codec.encode(None))
-    return out
+def encode_opus(pcm: NDArray[np.int16]) -> list[bytes]:
+    """48 kHz mono speech as 20 ms Opus packets (the server's own encoder settings)."""
+    stream = OpusStream()
+    padded = np.zeros(-(-len(pcm) // AUDIO_FRAME) * AUDIO_FRAME + AUDIO_FRAME, np.int16)
+    padded[: len(pcm)] = pcm  # one frame more: the encoder's look-ahead is flushed too
+    return [stream.encode(padded[i : i + AUDIO_FRAME]) for i in range(0, len(padded), AUDIO_FRAME)]
 
 
 def room_tone(seconds: float = 1.0, level: float = 20.0, seed: int = 0) -> NDArray[np.int16]:
