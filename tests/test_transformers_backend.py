@@ -255,11 +255,12 @@ async def test_a_real_call_through_the_tiny_omni_model(
         await (call.mic.play(clips.english)).wait()
         await call.wait_for("conversation.item.input_audio_transcription.completed", timeout=30)
         await call.wait_for("response.done", timeout=30)
-        await call.wait_for("output_audio_buffer.started", timeout=10)
-        received = call.received
-        heard = [s for s, at in zip(received.samples, received.times, strict=True) if at > spoke_at]
-        # Random weights make a quiet noise, under the client's voice threshold: not silence.
-        assert max(int(np.abs(s).max()) for s in heard) > 0
+        # Random weights make a noise too quiet to survive Opus as anything but near-silence,
+        # so the talker's audio is checked where it is played out, not by its loudness.
+        started = await call.wait_for("output_audio_buffer.started", timeout=10)
+        stopped = await call.wait_for("output_audio_buffer.stopped", timeout=10)
+        assert started["response_id"] == stopped["response_id"]
+        assert call.received.times and call.received.times[-1] > spoke_at
     kinds = [set(c["kwargs"]) for c in omni[1].calls]
     assert any("input_features" in k for k in kinds)  # the caller's speech
     assert any("thinker_pixel_values" in k for k in kinds)  # the camera

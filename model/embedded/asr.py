@@ -81,7 +81,7 @@ def whisper_base_dir(cache_root: Path | None = None) -> Path:
 class WhisperASR:
     """Transcribes utterances; one encoder pass serves language detection and decoding."""
 
-    def __init__(self, model_dir: Path, cpu_threads: int = 2, window_s: float = 5.0) -> None:
+    def __init__(self, model_dir: Path, cpu_threads: int = 2, window_s: float = 15.0) -> None:
         self._min_frames = int(window_s * 100)
         try:
             from faster_whisper import WhisperModel
@@ -113,9 +113,9 @@ class WhisperASR:
 
         fw: Any = self._model
         audio = audio[: 30 * INPUT_SAMPLE_RATE]
-        # Whisper is trained on 30 s windows. A window of twice the speech (at least 5 s)
-        # costs a third to a sixth of the encoder time with the same words on our test
-        # clips; windows under ~1.5x the speech start to loop (see docs/performance.md).
+        # Whisper is trained on 30 s windows; 15 s (or twice the speech) halves the encoder
+        # cost with the same words. 5-8 s windows cut another ~100 ms but misheard short
+        # answers in calls ("Is it xd equals six?"), see docs/performance.md.
         speech_frames = len(audio) // 160
         frames = min(3000, max(self._min_frames, 2 * speech_frames))
         # No real utterance needs more than ~10 tokens a second: a decoder that reaches

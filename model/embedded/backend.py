@@ -11,7 +11,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from model.audio import resample_int16
+from model.audio import resample_int16, trim_leading_silence
 from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
 from model.embedded.asr import WhisperASR, whisper_base_dir
 from model.embedded.emotion import FaceEmotionModel
@@ -185,6 +185,7 @@ class EmbeddedSession(OmniSession):
             if item is None:
                 return done
             sentence, pcm, rate = item
+            pcm = trim_leading_silence(pcm, rate)
             return SpeechChunk(resample_int16(pcm, rate, sample_rate), sample_rate, sentence)
 
         while True:
