@@ -162,7 +162,7 @@ class TutorScenario(Scenario):
         ):
             return
         if intent == "new_problem":
-            problem = parse_problem(text, source="text") or problem_from_speech(text)
+            problem = await asyncio.to_thread(_typed_or_spoken_problem, text)
             if problem is not None:
                 await self._start_problem(problem, out)
                 return
@@ -193,7 +193,7 @@ class TutorScenario(Scenario):
         if problem is None:
             await self._say(out, HOLD_CLOSER)
             return
-        self._problem_signature = page_signature(frame.rgb)
+        self._problem_signature = await asyncio.to_thread(page_signature, frame.rgb)
         self._page_changed = False
         await self._start_problem(problem, out)
 
@@ -204,7 +204,7 @@ class TutorScenario(Scenario):
         if frame is None:
             return False
         problem = await self._read_rgb(frame.rgb, source="camera")
-        self._problem_signature = page_signature(frame.rgb)
+        self._problem_signature = await asyncio.to_thread(page_signature, frame.rgb)
         if problem is None or (self.problem is not None and problem.text == self.problem.text):
             return False
         await self._start_problem(problem, out)
@@ -213,7 +213,11 @@ class TutorScenario(Scenario):
     async def _read_rgb(self, rgb: NDArray[np.uint8], source: str) -> Problem | None:
         started = time.perf_counter()
         lines: list[TextLine] = await self.session.read_text(rgb)
-        problem = problem_from_lines([line.text for line in lines], source=source)
+        # sympy and OpenCV (tens of ms, more on a busy server) stay off the event loop,
+        # where they would stall every call's audio at once.
+        problem = await asyncio.to_thread(
+            problem_from_lines, [line.text for line in lines], source=source
+        )
         logger.info(
             "tutor read %r -> %s in %.0f ms",
             [line.text for line in lines],
@@ -230,7 +234,7 @@ class TutorScenario(Scenario):
 
     async def _start_problem(self, problem: Problem, out: ResponseSink) -> None:
         try:
-            steps = plan(problem)
+            steps = await asyncio.to_thread(plan, problem)
         except PlanError as exc:
             logger.info("tutor cannot plan %s: %s", problem.text, exc)
             out.event("tutor.problem", problem.as_event())
@@ -293,7 +297,9 @@ class TutorScenario(Scenario):
 
     async def _check(self, text: str, out: ResponseSink) -> None:
         assert self.problem is not None
-        check = check_answer(self.problem, self.steps, self.next_index, text)
+        check = await asyncio.to_thread(
+            check_answer, self.problem, self.steps, self.next_index, text
+        )
         if check is None:
             await self._say(out, "Tell me your answer, or say next step, or I don't get it.")
             return
@@ -318,6 +324,10 @@ class TutorScenario(Scenario):
     async def _say(self, out: ResponseSink, text: str) -> None:
         self._last_said = text
         await out.speak(self.session.synthesize(text, "en", sample_rate=OUTPUT_SAMPLE_RATE))
+
+
+def _typed_or_spoken_problem(text: str) -> Problem | None:
+    return parse_problem(text, source="text") or problem_from_speech(text)
 
 
 def _decode_image(data: bytes) -> NDArray[np.uint8] | None:
