@@ -31,6 +31,10 @@ the capacity is the largest healthy level before it. The machine may be
 shared: a level that fails while other processes used `--busy` cores or more
 is run again (`--retries` times at most), and every attempt is printed.
 
+`--silent`: the calls never speak (room tone, camera on), so the models only
+read faces: the capacity of the gateway and its media, on the same terms as
+the echo baseline.
+
 Baseline in the same run: `bench.echo_server`, bare aiortc that decodes the
 camera and echoes the microphone back (no models), ramped the same way
 (from the omnilive capacity upwards, since fewer calls are lighter).
@@ -133,13 +137,14 @@ class LevelResult:
     lag_worst_s: float
     lag_p99_s: float
     events: bool
+    talk: bool
 
     @property
     def healthy(self) -> bool:
         return (
             self.connected == self.level
             and self.worst_gap_s <= GAP_LIMIT_S
-            and (not self.events or (self.said > 0 and self.answered == self.said))
+            and (not (self.events and self.talk) or (self.said > 0 and self.answered == self.said))
         )
 
 
@@ -172,6 +177,7 @@ def run_level(
             connect_every_s=args.connect_every,
             stagger_s=args.pause_max + 2.0,
             seed=level,
+            talk=not args.silent,
         )
         proc = ctx.Process(target=worker_main, args=(plan, media, child), daemon=True)
         proc.start()
@@ -233,6 +239,7 @@ def run_level(
         lag_worst_s=lag_worst,
         lag_p99_s=lag_p99,
         events=events,
+        talk=not args.silent,
     )
 
 
@@ -261,7 +268,7 @@ def _ms(seconds: float) -> str:
 
 
 def row(r: LevelResult) -> str:
-    events = f"{r.answered}/{r.said}" if r.events else "n/a"
+    events = f"{r.answered}/{r.said}" if r.events and r.talk else "n/a"
     answer = (
         f"{percentile(r.answer_s, 50):.1f}/{percentile(r.answer_s, 95):.1f} s"
         if r.answer_s
@@ -327,7 +334,7 @@ def ramp(
 def warm_up(server: ServerChild, media: Media, args: argparse.Namespace) -> None:
     """Two calls through the whole script once, unreported: the first page read and the
     first transcription pay one-off costs (lazy initialisation) that no later call pays."""
-    quick = argparse.Namespace(**{**vars(args), "hold": 8.0, "settle": 0.5})
+    quick = argparse.Namespace(**{**vars(args), "hold": 8.0, "settle": 0.5, "silent": False})
     result = run_level(server, 2, media, quick, events=True)
     print(f"warm-up: 2 calls, {result.answered}/{result.said} utterances answered", flush=True)
 
@@ -352,6 +359,11 @@ def main() -> None:
         help="an unhealthy level is run again when other processes used this many cores",
     )
     parser.add_argument("--retries", type=int, default=2, help="at most, per level")
+    parser.add_argument(
+        "--silent",
+        action="store_true",
+        help="calls never speak: the gateway's media capacity, without the models' answers",
+    )
     parser.add_argument("--backend", default="embedded", choices=["embedded", "tone"])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--skip-echo", action="store_true", help="omnilive only, no baseline")

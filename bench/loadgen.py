@@ -73,6 +73,8 @@ class Plan:
     stagger_s: float
     """First utterances are spread over this long, in call order."""
     seed: int = 0
+    talk: bool = True
+    """False: the calls only listen (room tone on the microphone, camera on)."""
 
 
 @dataclass
@@ -186,7 +188,7 @@ async def run_worker(plan: Plan, media: Media, conn: Connection) -> None:
             for call in live:
                 call.meter.start()
             lag.recording = True
-            talkers = [asyncio.ensure_future(c.talk(until)) for c in live]
+            talkers = [asyncio.ensure_future(c.talk(until)) for c in live if plan.talk]
             await asyncio.sleep(max(0.0, until - time.monotonic()))
             lag.recording = False
             for call in live:

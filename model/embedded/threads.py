@@ -18,9 +18,10 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-#: Added to the nice value of inference threads: a tenth of a media thread's share
-#: of a contended core (CFS weights 110 vs 1024), all of an idle one.
-INFERENCE_NICE = 10
+#: Added to the nice value of inference threads: a third of a media thread's share of a
+#: contended core (CFS weights 335 vs 1024), all of an idle one. Not lower: other
+#: programs on a shared machine would starve the answers.
+INFERENCE_NICE = 5
 
 
 def lower_priority(increment: int = INFERENCE_NICE) -> None:
