@@ -121,6 +121,10 @@ class Call(BaseCall):
     async def _close_transport(self) -> None:
         await self.pc.close()
         self._audio_inputs.clear()
+        # aiortc's objects form cycles of their own; they must not hold this call too.
+        self.pc.remove_all_listeners()
+        if self._channel is not None:
+            self._channel.remove_all_listeners()
 
 
 def _check_offer(sdp: str) -> None:

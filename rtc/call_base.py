@@ -404,6 +404,12 @@ class BaseCall:
         self.output.stop()
         self.sender.attach(None)
         await self._close_transport()
+        # Nothing may point back into the ended call: with no cycle through it, its frames,
+        # codecs and their threads go with the last reference, not at the next full garbage
+        # collection (rare in a process whose models hold millions of long-lived objects).
+        self.responder.words_heard = None
+        self.output.set_callbacks(None, None)
+        self.camera.detach()
         self.metrics.calls_ended.labels(self.end_reason or "unknown").inc()
         self.closed.set()
         if self._on_closed is not None:

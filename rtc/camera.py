@@ -37,6 +37,16 @@ def _convert_and_push(
     return sample.rgb, sample
 
 
+def _no_scenario() -> Scenario | None:
+    return None
+
+
+def _ignore_emotion(
+    state: EmotionState, frustrated_s: float, faces: list[FaceEmotion] | None
+) -> None:
+    pass
+
+
 class CameraSampler:
     """Hands sampled frames to the scenario and, when enabled, reads the user's expression.
 
@@ -59,6 +69,11 @@ class CameraSampler:
         self._started_at = started_at
         self.emotion_enabled = False
         self.tracker = EmotionTracker()
+
+    def detach(self) -> None:
+        """The call has ended: drop the callbacks into it (they would keep it in a cycle)."""
+        self._scenario = _no_scenario
+        self._on_emotion = _ignore_emotion
 
     def fps(self) -> float:
         scenario = self._scenario()

@@ -155,13 +155,14 @@ class Gateway:
         store = self.records
         if store is None:
             return
-        store.call_started(call.id, call.session_config.get("scenario"))
+        call_id = call.id  # not the call: the call holds this function (no cycle through it)
+        store.call_started(call_id, call.session_config.get("scenario"))
 
         def observe(event: dict[str, Any]) -> None:
             data = recorded_payload(event)
             if data is not None:
                 self.metrics.records_written.inc()
-                store.add(call.id, str(event["type"]), data)
+                store.add(call_id, str(event["type"]), data)
 
         call.sender.observer = observe
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from rtc.call_base import BaseCall
 from rtc.errors import NotFound, TooManyCalls
+from rtc.heap import HeapTrimmer
 from rtc.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,8 @@ class CallRegistry:
         self._reserved = 0
         self._metrics = metrics
         self.max_calls = max_calls
+        self.heap = HeapTrimmer()
+        """Gives what ended calls freed back to the OS."""
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -51,6 +54,7 @@ class CallRegistry:
     async def remove(self, call: BaseCall) -> None:
         if self._calls.pop(call.id, None) is not None:
             self._metrics.active_calls.set(len(self._calls))
+            self.heap.request()
 
     @property
     def calls(self) -> list[Any]:
@@ -60,3 +64,4 @@ class CallRegistry:
     async def close_all(self) -> None:
         tasks = [call.close("server_shutdown") for call in self.calls]
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.heap.aclose()

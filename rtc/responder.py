@@ -83,6 +83,11 @@ class Response:
             action()
         self.committed.set()
 
+    def drop_held(self) -> None:
+        """It will never be sent: let go of what was held (its closures refer back to it)."""
+        if self._held is not None:
+            self._held.clear()
+
     def _do(self, action: Callable[[], None]) -> None:
         if self.status != "in_progress":
             return
@@ -427,6 +432,8 @@ class Responder:
         finally:
             # A hung model call stays in its worker thread; the answer stops waiting for it.
             work.cancel()
+            # A failed `work` holds the error, whose traceback holds this frame: no cycle.
+            del work
 
     async def _prepare_apology(self) -> NDArray[np.int16] | None:
         """Voiced once per backend, ahead of need: the voice may be what fails later."""
@@ -509,6 +516,7 @@ class Responder:
 
     def _discard(self, response: Response) -> None:
         response.status = "discarded"
+        response.drop_held()
         if response.task is not None:
             response.task.cancel()
 
@@ -560,6 +568,7 @@ class Responder:
         for response in (self._current, self._speculative):
             if response is not None and response.task is not None:
                 response.status = "closed"
+                response.drop_held()
                 tasks.append(response.task)
         for task in tasks:
             task.cancel()

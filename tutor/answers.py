@@ -183,14 +183,25 @@ _WORDS = {
 }
 
 
-def read_answer(utterance: str) -> list[str] | None:
-    """The math in an answer, as plain parts ("x equals 2 or 3" -> ["x = 2", "3"])."""
+# "<the unknown, misheard> = <number>": Whisper hears a synthetic or hurried "x equals five"
+# as "xd equals 5" or "x d equals 5"; the letters still name the one unknown.
+_NAMED_VALUE = re.compile(r"([a-z](?: ?[a-z]){0,2}) = (-?\d+(?:\.\d+)?(?: ?/ ?\d+)?)")
+
+
+def read_answer(utterance: str, unknown: str | None = None) -> list[str] | None:
+    """The math in an answer, as plain parts ("x equals 2 or 3" -> ["x = 2", "3"]).
+
+    With the problem's one `unknown`, a value given to a few letters that include it is read
+    as the unknown's value."""
     for words, state in _WORDS.items():
         if words in utterance.lower():
             return [state]
     low = _TAIL.sub("", _LEAD.sub("", utterance.lower().strip()))
     math = words_to_math(low)
     math = math.strip()
+    named = _NAMED_VALUE.fullmatch(math) if unknown else None
+    if named and unknown in named.group(1) and named.group(1) not in ("or", "and"):
+        return [f"{unknown} = {named.group(2).replace(' ', '')}"]
     if not math or re.search(
         r"[a-z]{2,}", math.replace("sqrt", "").replace("and", "").replace("or", "")
     ):
@@ -218,7 +229,9 @@ def check_answer(
     if move is not None:
         return _check_move(move, steps, next_index)
     try:
-        parts = read_answer(utterance)
+        variables = free_vars(problem.text) if problem.kind not in EXPRESSION_KINDS else []
+        unknown = str(variables[0]) if len(variables) == 1 else None
+        parts = read_answer(utterance, unknown)
         if parts is None:
             return None
         if problem.kind in EXPRESSION_KINDS:
