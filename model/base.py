@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.conversation import Conversation
+from model.dialogue import DialogueOutput, DialogueRequest
 from model.errors import UnsupportedError
 from model.types import FaceEmotion, SpeechChunk, TextLine, Transcript
 
@@ -39,6 +40,8 @@ class Capabilities:
     """Can read printed text in images (`read_text`)."""
     emotion: bool = False
     """Can read facial expressions (`read_faces`)."""
+    dialogue: bool = False
+    """Can hold a conversation: follow instructions, call tools (`converse`)."""
 
     def can_interpret(self, a: str, b: str) -> bool:
         return (a, b) in self.translation_pairs and (b, a) in self.translation_pairs
@@ -56,6 +59,7 @@ class Capabilities:
             "vision": self.vision,
             "ocr": self.ocr,
             "emotion": self.emotion,
+            "dialogue": self.dialogue,
         }
 
 
@@ -89,6 +93,12 @@ class OmniSession(ABC):
     async def read_faces(self, rgb: NDArray[np.uint8]) -> list[FaceEmotion]:
         """Faces in an RGB frame with their expressions, largest first."""
         raise UnsupportedError("this backend cannot read facial expressions")
+
+    def converse(self, request: DialogueRequest) -> AsyncIterator[DialogueOutput]:
+        """Answer one turn with the request's instructions and tools, streaming the words,
+        the voice and each tool call (run by the backend, its result handed back to the
+        model) and then `DialogueDone`. Cancelling the consumer stops the answer."""
+        raise UnsupportedError("this backend cannot hold a conversation")
 
     def truncate(self, item_id: str, audio_end_ms: float) -> str | None:
         """Keep only what the user actually heard of an assistant item."""

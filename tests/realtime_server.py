@@ -2,7 +2,10 @@
 
 It answers the way a Realtime endpoint does (session.created, transcription on
 commit, text or audio responses streamed in deltas, response.cancel honoured),
-records every event it receives, and can drop its connections on demand.
+records every event it receives, and can drop its connections on demand. A
+test scripts function calls in `tool_calls`: each response.create that offers
+tools takes the next one and answers with it (a function_call output item)
+instead of speaking; once they are used up it speaks `answer`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ class ScriptedRealtime:
     audio_chunks: int = 5
     """response.output_audio.delta events per audio response, 0.2 s each."""
     chunk_interval_s: float = 0.05
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Function calls to answer with, in order: {"name": ..., "arguments": {...}}."""
+    answer: str = "Let me think about that."
+    """The words of an audio response that has no `input` (a conversation turn)."""
     received: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -107,7 +114,9 @@ class ScriptedRealtime:
             )
         )
         status = "completed"
-        if request.get("output_modalities") == ["text"]:
+        if request.get("tools") and self.tool_calls:
+            await self._call_function(ws, rid, item, self.tool_calls.pop(0))
+        elif request.get("output_modalities") == ["text"]:
             words = self.translation.split(" ")
             if "language code" in request.get("instructions", ""):
                 words = [self.language]
@@ -115,7 +124,7 @@ class ScriptedRealtime:
                 await send(json.dumps({"type": "response.output_text.delta", "response_id": rid, "item_id": item, "delta": word + " "}))  # fmt: skip
         else:
             await send(json.dumps({"type": "response.output_item.added", "response_id": rid, "item": {"id": item, "type": "message", "role": "assistant"}}))  # fmt: skip
-            text = request["input"][0]["content"][0]["text"]
+            text = request["input"][0]["content"][0]["text"] if "input" in request else self.answer
             await send(json.dumps({"type": "response.output_audio_transcript.delta", "response_id": rid, "item_id": item, "delta": text}))  # fmt: skip
             for _ in range(self.audio_chunks):
                 if rid in cancelled or "*" in cancelled:
@@ -124,6 +133,16 @@ class ScriptedRealtime:
                 await send(json.dumps({"type": "response.output_audio.delta", "response_id": rid, "item_id": item, "delta": tone_b64(0.2)}))  # fmt: skip
                 await asyncio.sleep(self.chunk_interval_s)
         await send(json.dumps({"type": "response.done", "response": {"id": rid, "status": status}}))
+
+    async def _call_function(
+        self, ws: ServerConnection, rid: str, item: str, call: dict[str, Any]
+    ) -> None:
+        arguments = json.dumps(call.get("arguments", {}))
+        output = {"id": item, "type": "function_call", "call_id": self._id("call"), "name": call["name"]}  # fmt: skip
+        await ws.send(json.dumps({"type": "response.output_item.added", "response_id": rid, "item": {**output, "arguments": ""}}))  # fmt: skip
+        await ws.send(json.dumps({"type": "response.function_call_arguments.delta", "response_id": rid, "item_id": item, "call_id": output["call_id"], "delta": arguments}))  # fmt: skip
+        await ws.send(json.dumps({"type": "response.function_call_arguments.done", "response_id": rid, "item_id": item, "call_id": output["call_id"], "name": call["name"], "arguments": arguments}))  # fmt: skip
+        await ws.send(json.dumps({"type": "response.output_item.done", "response_id": rid, "item": {**output, "arguments": arguments}}))  # fmt: skip
 
 
 @contextlib.asynccontextmanager

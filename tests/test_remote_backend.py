@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 
 import numpy as np
@@ -185,3 +186,94 @@ def test_serve_picks_the_model_backends_from_the_command_line(
     assert hf.name == "transformers"
     with pytest.raises(ModelLoadError, match="no model at /m"):
         hf.load(lambda _msg: None)
+
+
+async def test_converse_sends_instructions_and_tools_and_returns_the_tool_results() -> None:
+    from model.dialogue import (
+        DialogueDone,
+        DialogueOutput,
+        DialogueRequest,
+        SpeechOut,
+        TextDelta,
+        Tool,
+        ToolCall,
+    )
+
+    asked: list[dict[str, object]] = []
+
+    async def check(arguments: dict[str, object]) -> dict[str, object]:
+        asked.append(arguments)
+        return {"correct": False, "feedback": "2 times 5 plus 3 is 13, not 11"}
+
+    tool = Tool(
+        "check_answer",
+        "Check the student's answer with the CAS.",
+        {"type": "object", "properties": {"utterance": {"type": "string"}}},
+        check,
+    )
+    script_calls = [{"name": "check_answer", "arguments": {"utterance": "x = 5"}}]
+    async with scripted_realtime(tool_calls=script_calls, answer="Not quite.") as script:
+        session = _model(script).session()
+        try:
+            assert _model(script).capabilities.dialogue
+            frame = np.zeros((32, 48, 3), np.uint8)
+            request = DialogueRequest(
+                "You are a tutor.", text="x = 5", images=(frame,), tools=(tool,), sample_rate=24_000
+            )
+            outputs: list[DialogueOutput] = [o async for o in session.converse(request)]
+        finally:
+            await session.aclose()
+    # Up: the turn as one item (frame + text), the instructions and the tool definitions ...
+    item = script.of_type("conversation.item.create")[0]["item"]
+    assert [c["type"] for c in item["content"]] == ["input_image", "input_text"]
+    first, second = [e["response"] for e in script.of_type("response.create")]
+    assert first["instructions"] == "You are a tutor." and first["output_modalities"] == ["audio"]
+    assert first["tools"] == [tool.schema()] and first["tools"][0]["type"] == "function"
+    # ... the handler's result as the function call's output, then a new response.
+    output = script.of_type("conversation.item.create")[1]["item"]
+    assert output["type"] == "function_call_output" and output["call_id"].startswith("call_")
+    assert json.loads(output["output"])["feedback"] == "2 times 5 plus 3 is 13, not 11"
+    assert second["tools"] == first["tools"]
+    # Down: the call and its result, then the voice after it, then done.
+    assert asked == [{"utterance": "x = 5"}]
+    calls = [o for o in outputs if isinstance(o, ToolCall)]
+    assert [(c.name, c.arguments, c.call_id) for c in calls] == [
+        ("check_answer", {"utterance": "x = 5"}, output["call_id"])
+    ]
+    speech = [o.chunk for o in outputs if isinstance(o, SpeechOut)]
+    assert sum(len(c.pcm) for c in speech) == 5 * 4_800 and speech[0].text == "Not quite."
+    assert outputs.index(calls[0]) < outputs.index(
+        next(o for o in outputs if isinstance(o, SpeechOut))
+    )
+    assert [o.text for o in outputs if isinstance(o, TextDelta)] == ["Not quite."]
+    assert outputs[-1] == DialogueDone("Not quite.")
+
+
+async def test_a_spoken_turn_already_heard_is_not_sent_twice_and_barge_in_cancels() -> None:
+    from model.dialogue import DialogueRequest, SpeechOut
+
+    async with scripted_realtime(audio_chunks=50, chunk_interval_s=0.05) as script:
+        session = _model(script).session()
+        try:
+            audio = (np.sin(np.arange(16_000) / 10.0) * 0.3).astype(np.float32)
+            transcript = await session.transcribe(audio, ["en"])
+            request = DialogueRequest("Be brief.", text=transcript.text, audio=audio)
+            got: list[SpeechOut] = []
+
+            async def listen() -> None:
+                async for output in session.converse(request):
+                    if isinstance(output, SpeechOut):
+                        got.append(output)
+
+            task = asyncio.create_task(listen())
+            await wait_until(lambda: len(got) >= 2, timeout=5)
+            task.cancel()  # barge-in
+            await asyncio.gather(task, return_exceptions=True)
+            await wait_until(lambda: bool(script.of_type("response.cancel")), timeout=5)
+            assert await session.translate("Hello.", "en", "es") == script.translation
+        finally:
+            await session.aclose()
+    assert len(script.of_type("input_audio_buffer.commit")) == 1  # committed once, by transcribe
+    assert not script.of_type("conversation.item.create")  # no text copy of the utterance
+    assert script.of_type("response.cancel")[0]["response_id"].startswith("resp_")
+    assert len(got) < 50

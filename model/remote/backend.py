@@ -12,7 +12,14 @@ How the session's requests map onto the Realtime protocol:
   response.output_audio_transcript.delta gives their text.
 - `look`/`read_text`: a sampled frame is sent as conversation.item.create with an
   input_image content part; `read_text` then asks for a text response.
-- barge-in: a synthesize consumer cancelled mid-answer sends response.cancel, and
+- `converse`: the turn goes up as conversation items (an input_image per frame,
+  the typed text; a spoken turn's audio is already there from `transcribe`), then
+  response.create with the scenario's instructions and its tools (type "function").
+  A function call in the answer (response.function_call_arguments.done, or an output
+  item of type function_call) runs the tool's handler; its result goes back as a
+  function_call_output item and another response.create follows, until an answer
+  calls no tool.
+- barge-in: a synthesize or converse consumer cancelled mid-answer sends response.cancel, and
   the gateway's `truncate` becomes conversation.item.truncate of the last audio
   item, at what was played (capped at what was received).
 """
@@ -32,6 +39,16 @@ from numpy.typing import NDArray
 
 from model.audio import resample_int16
 from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
+from model.dialogue import (
+    MAX_TOOL_ROUNDS,
+    DialogueDone,
+    DialogueOutput,
+    DialogueRequest,
+    SpeechOut,
+    TextDelta,
+    result_json,
+    run_tool,
+)
 from model.errors import ModelError, ModelLoadError
 from model.image import as_rgb
 from model.remote.connection import Exchange, RemoteConfig, Upstream, UpstreamLost
@@ -104,6 +121,8 @@ class RemoteSession(OmniSession):
         self._last_audio_item: tuple[str, float] | None = None
         """The last upstream assistant audio item and how many ms of it arrived."""
         self._background: set[asyncio.Task[None]] = set()
+        self._heard: tuple[NDArray[np.float32], int] | None = None
+        """The last audio `transcribe` committed upstream, and on which connection."""
 
     async def _retrying(self, run: Any) -> Any:
         """Run one request; once more on a fresh connection when the upstream dropped."""
@@ -136,6 +155,7 @@ class RemoteSession(OmniSession):
                     raise ModelError(f"upstream transcription failed: {error.get('message')}")
 
         transcript: Transcript = await self._retrying(run)
+        self._heard = (audio, self.upstream.connects)
         if transcript.language_probability < 1.0 and len(languages) > 1 and transcript.has_words:
             transcript = await self._identify(transcript, languages)
         return transcript
@@ -214,20 +234,90 @@ class RemoteSession(OmniSession):
             try:
                 async with self.upstream.request() as ex:
                     await ex.send({"type": "response.create", "response": response})
-                    stream = self._stream_audio(ex, sample_rate)
+                    stream = self._stream_response(ex, sample_rate)
                     async with contextlib.aclosing(stream):
-                        async for chunk in stream:
-                            yielded = True
-                            yield chunk
+                        async for output in stream:
+                            if isinstance(output, SpeechOut):
+                                yielded = True
+                                yield output.chunk
                 return
             except UpstreamLost:
                 if yielded or attempt:
                     raise
                 logger.warning("upstream dropped before speaking; reconnecting and retrying")
 
-    async def _stream_audio(
-        self, ex: Exchange, sample_rate: int
-    ) -> AsyncGenerator[SpeechChunk, None]:
+    async def converse(self, request: DialogueRequest) -> AsyncIterator[DialogueOutput]:
+        for attempt in (0, 1):
+            yielded = False
+            try:
+                async with self.upstream.request() as ex:
+                    stream = self._converse(ex, request)
+                    async with contextlib.aclosing(stream):
+                        async for output in stream:
+                            yielded = True
+                            yield output
+                return
+            except UpstreamLost:
+                if yielded or attempt:
+                    raise
+                logger.warning("upstream dropped before answering; reconnecting and retrying")
+
+    async def _converse(
+        self, ex: Exchange, request: DialogueRequest
+    ) -> AsyncGenerator[DialogueOutput, None]:
+        """The turn as conversation items, then responses until one calls no tool."""
+        content = [{"type": "input_image", "image_url": image_url(rgb)} for rgb in request.images]
+        last = self._heard
+        heard = last is not None and last[0] is request.audio and last[1] == self.upstream.connects
+        if request.audio is None and request.text:
+            content.append({"type": "input_text", "text": request.text})
+        if content:
+            item = {"type": "message", "role": "user", "content": content}
+            await ex.send({"type": "conversation.item.create", "item": item})
+        if request.audio is not None and not heard:  # not already committed by `transcribe`
+            await ex.send({"type": "input_audio_buffer.clear"})
+            for piece in encode_pcm(request.audio):
+                await ex.send({"type": "input_audio_buffer.append", "audio": piece})
+            await ex.send({"type": "input_audio_buffer.commit"})
+        response: dict[str, Any] = {
+            "output_modalities": ["audio"] if request.speak else ["text"],
+            "instructions": request.instructions,
+        }
+        if request.tools:
+            response["tools"] = [tool.schema() for tool in request.tools]
+        words: list[str] = []
+        for round_ in range(MAX_TOOL_ROUNDS + 1):
+            if request.tools:
+                response["tool_choice"] = "auto" if round_ < MAX_TOOL_ROUNDS else "none"
+            await ex.send({"type": "response.create", "response": dict(response)})
+            calls: dict[str, tuple[str, object]] = {}
+            stream = self._stream_response(ex, request.sample_rate, calls)
+            async with contextlib.aclosing(stream):
+                async for output in stream:
+                    if isinstance(output, TextDelta):
+                        words.append(output.text)
+                    yield output
+            if not calls:
+                break
+            for call_id, (name, arguments) in calls.items():
+                call = await run_tool(request.tools, call_id, name, arguments)
+                yield call
+                output_item = {
+                    "type": "function_call_output",
+                    "call_id": call_id,
+                    "output": result_json(call.result),
+                }
+                await ex.send({"type": "conversation.item.create", "item": output_item})
+        yield DialogueDone("".join(words).strip())
+
+    async def _stream_response(
+        self,
+        ex: Exchange,
+        sample_rate: int,
+        calls: dict[str, tuple[str, object]] | None = None,
+    ) -> AsyncGenerator[TextDelta | SpeechOut, None]:
+        """One response's words and voice as they arrive; the function calls it makes are
+        collected in `calls` (call_id -> name, arguments). Abandoned, it is cancelled upstream."""
         response_id: str | None = None
         item_id: str | None = None
         received_ms = 0.0
@@ -239,8 +329,13 @@ class RemoteSession(OmniSession):
                 kind = event.get("type")
                 if kind == "response.created":
                     response_id = (event.get("response") or {}).get("id")
-                elif kind == "response.output_audio_transcript.delta":
-                    words.append(str(event.get("delta") or ""))
+                elif kind in (
+                    "response.output_audio_transcript.delta",
+                    "response.output_text.delta",
+                ):
+                    delta = str(event.get("delta") or "")
+                    words.append(delta)
+                    yield TextDelta(delta)
                 elif kind == "response.output_audio.delta":
                     item_id = event.get("item_id") or item_id
                     pcm = decode_pcm(str(event.get("delta") or ""))
@@ -249,9 +344,18 @@ class RemoteSession(OmniSession):
                         self._last_audio_item = (item_id, received_ms)
                     if len(pcm):
                         said, words = "".join(words), []
-                        yield SpeechChunk(
-                            resample_int16(pcm, REALTIME_RATE, sample_rate), sample_rate, said
-                        )
+                        chunk = resample_int16(pcm, REALTIME_RATE, sample_rate)
+                        yield SpeechOut(SpeechChunk(chunk, sample_rate, said))
+                elif calls is not None and kind in (
+                    "response.function_call_arguments.done",
+                    "response.output_item.done",
+                ):
+                    call = event.get("item") if kind == "response.output_item.done" else event
+                    if isinstance(call, dict) and (
+                        kind != "response.output_item.done" or call.get("type") == "function_call"
+                    ):
+                        call_id = str(call.get("call_id") or call.get("id") or "")
+                        calls[call_id] = (str(call.get("name") or ""), call.get("arguments"))
                 elif kind == "response.done":
                     finished = True
                     return
@@ -350,6 +454,7 @@ class RemoteModel(OmniModel):
             translation_pairs=frozenset((a, b) for a in languages for b in languages if a != b),
             vision=True,
             ocr=True,
+            dialogue=True,
         )
 
     def load(self, progress: ProgressCallback) -> None:
