@@ -11,7 +11,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 from numpy.typing import NDArray
 
 from clients.python.client import CallClient, StillImageTrack
+from model.dialogue import DialogueDone, DialogueRequest, SpeechOut, TextDelta, Tool, ToolCall
 from model.errors import ModelLoadError, UnsupportedError
 from model.hf.backend import (
     GenerationSettings,
@@ -28,6 +29,7 @@ from model.hf.backend import (
     TransformersSession,
     language_tagged,
 )
+from model.hf.dialogue import VisibleText, parse_tool_calls, system_prompt, tool_response
 from model.hf.worker import FairWorker
 from model.scenario import ResponseSink, Scenario, UserTurn, VideoSample
 from model.types import Transcript
@@ -265,3 +267,133 @@ async def test_a_real_call_through_the_tiny_omni_model(
     assert any("input_features" in k for k in kinds)  # the caller's speech
     assert any("thinker_pixel_values" in k for k in kinds)  # the camera
     assert any(isinstance(c["result"], tuple) for c in omni[1].calls)  # the talker's audio
+
+
+# --- converse: instructions, tools, Qwen's tool-call convention ---------------------------
+
+CHECK_TOOL_RESULT = {"correct": False, "feedback": "2 times 5 plus 3 is 13, not 11"}
+
+
+def _check_tool(asked: list[dict[str, Any]]) -> Tool:
+    async def check(arguments: dict[str, Any]) -> dict[str, Any]:
+        asked.append(arguments)
+        return CHECK_TOOL_RESULT
+
+    return Tool(
+        "check_answer",
+        "Check the student's answer with the computer algebra system.",
+        {"type": "object", "properties": {"utterance": {"type": "string"}}},
+        check,
+    )
+
+
+def test_tool_calls_are_parsed_and_never_shown() -> None:
+    text = 'Let me check. <tool_call>\n{"name": "check_answer", "arguments": {"utterance": "x = 5"}}\n</tool_call>'
+    assert parse_tool_calls(text) == ("Let me check.", [("check_answer", {"utterance": "x = 5"})])
+    cut = '<tool_call>{"name": "f", "arguments": "{\\"a\\": 1}"}'  # stopped before the tag
+    assert parse_tool_calls(cut) == ("", [("f", {"a": 1})])
+    assert parse_tool_calls("<tool_call>{not json}</tool_call> ok")[1] == []
+    assert parse_tool_calls("No tools here.") == ("No tools here.", [])
+    visible = VisibleText()
+    shown = [visible.push(p) for p in ["Let me ", "check <", "tool_", 'call>{"name"', "}"]]
+    assert "".join(shown) == "Let me check " and visible.calling and visible.flush() == ""
+    plain = VisibleText()
+    assert plain.push("a < b") == "a < b" and plain.push(" <") == " " and plain.flush() == "<"
+
+
+def test_the_tools_and_their_results_are_in_the_prompt(
+    omni: tuple[TransformersModel, Recorder],
+) -> None:
+    tool = _check_tool([])
+    system = system_prompt("You are a math tutor.", [tool])
+    assert system.startswith("You are a math tutor.") and "<tools>" in system
+    listed = json.loads(system.split("<tools>\n")[1].split("\n</tools>")[0])
+    assert listed["function"]["name"] == "check_answer"
+    assert listed["function"]["parameters"] == tool.parameters
+    call = '<tool_call>{"name": "check_answer", "arguments": {"utterance": "x = 5"}}</tool_call>'
+    after = [("assistant", call), ("user", tool_response(CHECK_TOOL_RESULT))]
+    inputs = omni[0].prepare(system, "Is it x = 5?", None, (FRAME, FRAME), after)
+    prompt = omni[0]._tokenizer.decode(inputs.tensors["input_ids"][0])
+    assert prompt.index("<tools>") < prompt.index("Is it x = 5?") < prompt.index(call)
+    assert '<tool_response>\n{"correct": false' in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert inputs.tensors["image_grid_thw"].tolist() == [[1, 4, 6], [1, 4, 6]]
+
+
+async def test_converse_generates_for_real_and_speaks(
+    session: TransformersSession, omni: tuple[TransformersModel, Recorder]
+) -> None:
+    assert omni[0].capabilities.dialogue
+    request = DialogueRequest(
+        "You are a math tutor.", text="x = 5", tools=(_check_tool([]),), sample_rate=24_000
+    )
+    outputs = [o async for o in session.converse(request)]
+    done = outputs[-1]
+    assert isinstance(done, DialogueDone) and done.text  # garbage, but tokens flowed
+    assert "".join(o.text for o in outputs if isinstance(o, TextDelta)).strip() == done.text
+    speech = [o.chunk for o in outputs if isinstance(o, SpeechOut)]
+    assert len(speech) == 1 and len(speech[0].pcm) and speech[0].text == done.text
+    prompt = omni[0]._tokenizer.decode(omni[1].calls[0]["kwargs"]["input_ids"][0])
+    assert '"name": "check_answer"' in prompt and "x = 5" in prompt
+
+
+async def test_converse_stops_on_barge_in(
+    session: TransformersSession, omni: tuple[TransformersModel, Recorder]
+) -> None:
+    omni[0].settings = GenerationSettings(max_new_tokens=2000, min_new_tokens=2000)
+    stream = session.converse(DialogueRequest("Talk for a long time.", text="Go on.", speak=False))
+    assert isinstance(stream, AsyncGenerator)
+    deltas = 0
+    async for output in stream:
+        deltas += isinstance(output, TextDelta)
+        if deltas == 3:
+            break
+    await stream.aclose()
+    started = time.monotonic()
+    while not omni[1].calls:  # noqa: ASYNC110 - waiting for the worker thread
+        await asyncio.sleep(0.01)
+    assert time.monotonic() - started < 5
+    call = omni[1].calls[0]
+    assert call["result"].shape[1] - call["kwargs"]["input_ids"].shape[1] < 50
+
+
+class ScriptedFirstRound(TransformersSession):
+    """The real session, except that its first generation is scripted to call a tool (random
+    weights never would); every later round is real generation."""
+
+    async def _round(  # type: ignore[override]
+        self,
+        system: str,
+        request: DialogueRequest,
+        after: Sequence[tuple[str, str]],
+        speak: bool,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        if not after:
+            for piece in ["Let me check. <tool_", 'call>{"name": "check_answer", ', '"arguments": {"utterance": "x = 5"}}</tool_call>']:  # fmt: skip
+                yield ("text", piece)
+            return
+        async for item in super()._round(system, request, after, speak):
+            yield item
+
+
+async def test_a_tool_call_runs_the_handler_and_the_result_goes_back_to_the_model(
+    omni: tuple[TransformersModel, Recorder],
+) -> None:
+    model, recorder = omni
+    model.settings = FAST
+    recorder.calls.clear()
+    assert model.worker is not None
+    session = ScriptedFirstRound(model, model.worker.owner())
+    asked: list[dict[str, Any]] = []
+    request = DialogueRequest("Tutor.", text="x = 5", tools=(_check_tool(asked),), speak=False)
+    outputs = [o async for o in session.converse(request)]
+    assert asked == [{"utterance": "x = 5"}]
+    calls = [o for o in outputs if isinstance(o, ToolCall)]
+    assert [(c.name, c.result) for c in calls] == [("check_answer", CHECK_TOOL_RESULT)]
+    shown = "".join(o.text for o in outputs if isinstance(o, TextDelta))
+    assert shown.startswith("Let me check.") and "tool_call" not in shown
+    assert isinstance(outputs[-1], DialogueDone)
+    (generation,) = recorder.calls  # the second round, generated for real
+    prompt = model._tokenizer.decode(generation["kwargs"]["input_ids"][0])
+    assert '<|im_start|>user\n<tool_response>\n{"correct": false' in prompt
+    assert prompt.index("<tool_call>") < prompt.index("<tool_response>")

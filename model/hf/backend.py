@@ -8,6 +8,9 @@ from a local directory, shared by all calls.
   turn; the event loop never waits on torch.
 - Text is streamed token by token from the thinker; speech (Omni's talker) comes
   once the answer's text is complete, per sentence the scenario speaks.
+- `converse` lists the scenario's tools in the system prompt (Qwen's convention,
+  model/hf/dialogue.py), runs the tool calls the answer makes and generates again
+  with their results.
 - A request abandoned on barge-in sets its cancel flag; a StoppingCriteria sees
   it at the next decoding step, in the thinker and the talker alike.
 """
@@ -21,14 +24,24 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from model.audio import resample_int16
 from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
+from model.dialogue import (
+    MAX_TOOL_ROUNDS,
+    DialogueDone,
+    DialogueOutput,
+    DialogueRequest,
+    SpeechOut,
+    TextDelta,
+    run_tool,
+)
 from model.errors import ModelError, ModelLoadError, UnsupportedError
+from model.hf.dialogue import CLOSE, VisibleText, parse_tool_calls, system_prompt, tool_response
 from model.hf.worker import Emit, FairWorker
 from model.image import as_rgb
 from model.types import INPUT_SAMPLE_RATE, SpeechChunk, TextLine, Transcript
@@ -53,6 +66,12 @@ class GenerationSettings:
     talker_max_new_tokens: int = 4096
     token2wav_steps: int = 10
     speaker: str = "Chelsie"
+
+
+class Flag(Protocol):
+    """What stops a generation at its next decoding step (a threading.Event, or more)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -100,6 +119,7 @@ class TransformersModel(OmniModel):
             translation_pairs=pairs,
             vision=True,
             ocr=True,
+            dialogue=True,
         )
 
     def _peek_type(self) -> str | None:
@@ -191,9 +211,11 @@ class TransformersModel(OmniModel):
         system: str,
         text: str,
         audio: NDArray[np.float32] | None,
-        image: NDArray[np.uint8] | None,
+        images: Sequence[NDArray[np.uint8]] = (),
+        after: Sequence[tuple[str, str]] = (),
     ) -> _Inputs:
-        """Tokenise a one-turn chat with its audio and image placeholders expanded."""
+        """Tokenise a chat: the system prompt, the user's turn with its audio and image
+        placeholders expanded, then the (role, content) turns `after` it (tool rounds)."""
         import torch
 
         tok = self._tokenizer
@@ -215,23 +237,23 @@ class TransformersModel(OmniModel):
             lengths = feats["attention_mask"].sum(-1)
             count = int(_get_feat_extract_output_lengths(lengths)[0])  # type: ignore[no-untyped-call]
             media += tok.audio_bos_token + tok.audio_token * count + tok.audio_eos_token
-        if image is not None:
-            pixels = self._images(images=[as_rgb(image)], return_tensors="pt")
+        if images:
+            pixels = self._images(images=[as_rgb(i) for i in images], return_tensors="pt")
             # Omni's generate hands unprefixed kwargs to the talker too, which refuses
             # pixel_values; thinker_ keeps them for the thinker.
             tensors["thinker_pixel_values" if self.omni else "pixel_values"] = pixels[
                 "pixel_values"
             ]
             tensors["image_grid_thw"] = pixels["image_grid_thw"]
-            count = int(pixels["image_grid_thw"][0].prod()) // self._images.merge_size**2
-            if self.omni:
-                media += tok.vision_bos_token + tok.image_token * count + tok.vision_eos_token
-            else:
-                media += "<|vision_start|>" + "<|image_pad|>" * count + "<|vision_end|>"
-        prompt = (
-            f"<|im_start|>system\n{system}<|im_end|>\n"
-            f"<|im_start|>user\n{media}{text}<|im_end|>\n<|im_start|>assistant\n"
-        )
+            for grid in pixels["image_grid_thw"]:
+                count = int(grid.prod()) // self._images.merge_size**2
+                if self.omni:
+                    media += tok.vision_bos_token + tok.image_token * count + tok.vision_eos_token
+                else:
+                    media += "<|vision_start|>" + "<|image_pad|>" * count + "<|vision_end|>"
+        turns = [("system", system), ("user", media + text), *after]
+        prompt = "".join(f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns)
+        prompt += "<|im_start|>assistant\n"
         ids = tok([prompt], return_tensors="pt")
         tensors["input_ids"] = ids["input_ids"]
         tensors["attention_mask"] = ids["attention_mask"]
@@ -242,9 +264,7 @@ class TransformersModel(OmniModel):
             }
         )
 
-    def generate(
-        self, inputs: _Inputs, cancel: threading.Event, emit: Emit, *, speak: bool
-    ) -> None:
+    def generate(self, inputs: _Inputs, cancel: Flag, emit: Emit, *, speak: bool) -> None:
         """Stream ("text", piece) items, then ("audio", int16 24 kHz) when `speak`."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
@@ -335,6 +355,17 @@ def language_tagged(text: str, languages: Sequence[str]) -> Transcript:
     return Transcript(words, code, 0.9)
 
 
+@dataclass
+class _UntilToolCall:
+    """Stops a generation when it is cancelled or once it has written a whole tool call."""
+
+    cancel: threading.Event
+    text: str = ""
+
+    def is_set(self) -> bool:
+        return self.cancel.is_set() or CLOSE in self.text
+
+
 class TransformersSession(OmniSession):
     def __init__(self, model: TransformersModel, owner: int) -> None:
         super().__init__()
@@ -354,7 +385,8 @@ class TransformersSession(OmniSession):
         assert model.worker is not None
 
         def work(cancel: threading.Event, emit: Emit) -> None:
-            model.generate(model.prepare(system, text, audio, image), cancel, emit, speak=speak)
+            images = () if image is None else (image,)
+            model.generate(model.prepare(system, text, audio, images), cancel, emit, speak=speak)
 
         return model.worker.stream(self.owner, work)
 
@@ -374,7 +406,9 @@ class TransformersSession(OmniSession):
     async def _text(self, system: str, text: str, **media: Any) -> str:
         return "".join([piece async for piece in self.respond(system, text, **media)]).strip()
 
-    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+    async def transcribe(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> Transcript:
         if not self.model.omni:
             raise UnsupportedError("this model cannot hear audio")
         codes = ", ".join(languages) or "a two-letter code"
@@ -404,6 +438,67 @@ class TransformersSession(OmniSession):
             elif kind == "audio" and len(value):
                 pcm = resample_int16(value, TALKER_RATE, sample_rate)
                 yield SpeechChunk(pcm, sample_rate, text or "".join(said))
+
+    async def converse(self, request: DialogueRequest) -> AsyncIterator[DialogueOutput]:
+        """Generate, run the tools the answer calls, generate again with their results (at
+        most MAX_TOOL_ROUNDS rounds of calls); the words stream as they are generated, and
+        Omni's talker voices the final answer once its text is complete."""
+        system = system_prompt(request.instructions, request.tools)
+        speak = request.speak and self.model.omni
+        after: list[tuple[str, str]] = []
+        words: list[str] = []
+        for round_ in range(MAX_TOOL_ROUNDS + 1):
+            visible = VisibleText()
+            audio: NDArray[np.int16] | None = None
+            async for kind, value in self._round(system, request, after, speak):
+                if kind == "audio":
+                    audio = value
+                elif shown := visible.push(value):
+                    words.append(shown)
+                    yield TextDelta(shown)
+            _, calls = parse_tool_calls(visible.text)
+            if not calls or round_ == MAX_TOOL_ROUNDS:
+                if rest := visible.flush():
+                    words.append(rest)
+                    yield TextDelta(rest)
+                text = "".join(words).strip()
+                if audio is not None and len(audio):
+                    pcm = resample_int16(audio, TALKER_RATE, request.sample_rate)
+                    yield SpeechOut(SpeechChunk(pcm, request.sample_rate, text))
+                yield DialogueDone(text)
+                return
+            after.append(("assistant", visible.text.strip()))
+            for i, (name, arguments) in enumerate(calls):
+                call = await run_tool(request.tools, f"call_{round_}_{i}", name, arguments)
+                yield call
+                after.append(("user", tool_response(call.result)))
+
+    def _round(
+        self,
+        system: str,
+        request: DialogueRequest,
+        after: Sequence[tuple[str, str]],
+        speak: bool,
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """One generation of the conversation so far: ("text", piece)... then ("audio", pcm)
+        when it speaks. An answer that calls a tool stops at the call's closing tag, unvoiced."""
+        model = self.model
+        assert model.worker is not None
+        turns = tuple(after)
+
+        def work(cancel: threading.Event, emit: Emit) -> None:
+            stop = _UntilToolCall(cancel)
+
+            def watch(item: tuple[str, Any]) -> None:
+                if item[0] == "text":
+                    stop.text += item[1]
+                emit(item)
+
+            audio = request.audio if model.omni else None  # a VL model reads the transcript
+            inputs = model.prepare(system, request.text, audio, request.images, turns)
+            model.generate(inputs, stop, watch, speak=speak)
+
+        return model.worker.stream(self.owner, work)
 
     async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
         text = await self._text("Read the printed text in the image, line by line.", "", image=rgb)
