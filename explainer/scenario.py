@@ -11,9 +11,10 @@ of score, clock minute, period or sport.
 Explaining: spoken or typed questions are answered from those observations
 or from the bundled rules (explainer/rules.json), with an `explainer.answer`
 event that carries the citation. On the embedded backend this is rules-based.
-A backend that can look at images and reason (an omni model) would instead be
-given the recent frames, the question and `INSTRUCTIONS` plus the observations
-so far; `respond` is the one place to branch on that capability.
+A backend that converses (`Capabilities.dialogue`, an omni model) is instead
+given the latest sampled frames, the question, the explainer's instructions
+with the observations so far, and a `rules_lookup` tool over the same rules
+(explainer/dialogue.py); its `explainer.answer` follows the spoken answer.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,10 +32,13 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from explainer.answers import answer
+from explainer import dialogue
+from explainer.answers import Answer, answer
 from explainer.match import MatchState, score_sentence
+from explainer.rules import vocabulary
 from explainer.scoreboard import SPORTS, parse_scoreboard
 from model.base import OmniModel
+from model.dialogue import DialogueRequest, ToolCall, spoken_answer
 from model.errors import ModelError
 from model.scenario import (
     EventEmitter,
@@ -60,11 +65,10 @@ FULL_READ_EVERY_S = 10.0
 #: Even an unchanged scoreboard is re-read this often.
 REREAD_EVERY_S = 5.0
 
-INSTRUCTIONS = (
-    "You watch a sports broadcast with a fan. Answer their question in one to three "
-    "short spoken sentences, from what the frames and the observations show; for rules, "
-    "explain plainly and name the rule book. If the frames do not show it, say so."
-)
+#: Sampled frames sent with a question to a model that converses: the newest few, from
+#: the last seconds (the sampler already keeps to the explainer's rate).
+QUESTION_FRAMES = 2
+QUESTION_FRAMES_S = 3.0
 NOTHING_YET = "I'm watching, but I can't read a scoreboard yet."
 
 
@@ -81,6 +85,7 @@ class ExplainerScenario(Scenario):
         self.state = MatchState()
         self._lock = threading.Lock()
         self._newest: VideoSample | None = None
+        self._frames: deque[VideoSample] = deque(maxlen=QUESTION_FRAMES)
         self._previous: NDArray[np.float32] | None = None
         self._burst_until = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,6 +122,10 @@ class ExplainerScenario(Scenario):
         return ["en"]
 
     @property
+    def vocabulary(self) -> str:
+        return vocabulary(self.sport or self.state.sport)
+
+    @property
     def video_fps(self) -> float:
         base = super().video_fps
         if base > 0 and time.monotonic() < self._burst_until:
@@ -131,6 +140,7 @@ class ExplainerScenario(Scenario):
             self._burst_until = time.monotonic() + BURST_S
         with self._lock:
             self._newest = sample  # the newest frame wins; an older unread one is dropped
+            self._frames.append(sample)
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closing with the call
@@ -199,14 +209,42 @@ class ExplainerScenario(Scenario):
                 text = f"The score is {score_sentence(board)}." if board else NOTHING_YET
                 await self._say(out, text)
             return
-        # Rules-based on every backend today; an omni backend would get the recent frames,
-        # INSTRUCTIONS, the observations and the question here instead.
+        if self.model.capabilities.dialogue:
+            await self._converse(question.strip(), turn, out)
+            return
         reply = answer(question.strip(), self.state, self.sport)
         out.event("explainer.answer", reply.as_event(self.sport or self.state.sport))
         await self._say(out, reply.text)
 
     async def _say(self, out: ResponseSink, text: str) -> None:
         await out.speak(self.session.synthesize(text, "en", sample_rate=OUTPUT_SAMPLE_RATE))
+
+    async def _converse(self, question: str, turn: UserTurn, out: ResponseSink) -> None:
+        """The model answers from the frames and the observations; rules via its tool."""
+        with self._lock:
+            frames = list(self._frames)
+        newest = frames[-1].timestamp_s if frames else 0.0
+        images = tuple(f.rgb for f in frames if newest - f.timestamp_s <= QUESTION_FRAMES_S)
+        request = DialogueRequest(
+            dialogue.instructions(self.state, self.sport),
+            text=question,
+            audio=turn.audio,
+            images=images,
+            tools=(dialogue.rules_tool(self.state, self.sport),),
+            language="en",
+            sample_rate=OUTPUT_SAMPLE_RATE,
+        )
+        words: list[str] = []
+        calls: list[ToolCall] = []
+        await out.speak(spoken_answer(self.session, request, words, calls))
+        rule = dialogue.cited_rule(calls)
+        text = "".join(words).strip()
+        reply = (
+            Answer(question, text, "rules", rule.source, rule.topic)
+            if rule is not None
+            else Answer(question, text, "observation")
+        )
+        out.event("explainer.answer", reply.as_event(self.sport or self.state.sport))
 
     async def aclose(self) -> None:
         self._closed = True

@@ -2,7 +2,10 @@
 
 For every turn: detect which language of the pair it is in, transcribe it,
 translate it into the other, and speak the translation, starting as soon as
-the first sentence is translated.
+the first sentence is translated. The translation is the backend's `translate`:
+Apertium on the embedded backend, the model itself on `transformers` and
+`remote` (a text answer with instructions to translate), so no conversation
+with tools is needed here.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Socratic by default: one CAS-checked step at a time, then a question. The
 student's answers are checked with sympy; "I don't get it" gets a simpler
-explanation, "just show me" the whole solution.
+explanation, "just show me" the whole solution. On a backend that converses
+(`Capabilities.dialogue`) the model talks with the student about the problem,
+with the CAS as its tools (tutor/dialogue.py); reading the problem is the same.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.base import OmniModel
+from model.dialogue import DialogueRequest, spoken_answer
 from model.emotion import FRUSTRATED, EmotionState
 from model.scenario import ResponseSink, Scenario, ScenarioConfigError, UserTurn, VideoSample
 from model.types import TextLine
-from tutor.answers import check_answer
+from tutor import dialogue
+from tutor.answers import Check, check_answer
 from tutor.intents import classify
 from tutor.mathread import parse_problem, problem_from_lines, problem_from_speech
 from tutor.problems import Problem, Step
@@ -171,6 +175,8 @@ class TutorScenario(Scenario):
             await self._read_camera(out)
         elif self.problem is None:
             await self._say(out, NO_PROBLEM)
+        elif intent != "show_all" and self.model.capabilities.dialogue:
+            await self._converse(text, turn, out)
         elif intent == "next_step":
             await self._next_step(out)
         elif intent == "confused":
@@ -311,15 +317,81 @@ class TutorScenario(Scenario):
         elif not check.correct and self.frustrated:
             self._adapt(out, "encourage")
             feedback = f"{feedback} Don't worry, mistakes are how we learn."
+        self._advance(check)
+        await self._say(out, feedback)
+
+    def _advance(self, check: Check) -> None:
+        """A right next move or the right final answer moves the lesson on."""
         if check.correct and self.next_index < len(self.steps):
-            # A right next move or the right final answer moves the lesson on.
             if check.student and self.steps[-1].math.replace(" ", "") == check.student.replace(
                 " ", ""
             ):
                 self.next_index = len(self.steps)
             else:
                 self.next_index += 1
-        await self._say(out, feedback)
+
+    # -- on a backend that converses -----------------------------------------------------
+    async def _converse(self, text: str, turn: UserTurn, out: ResponseSink) -> None:
+        """The model answers the turn; the tools it calls are the tutor's own CAS code."""
+        mood = "frustrated" if self.frustrated else None
+        if mood is None and self.emotion is not None and self.emotion.label == "happy":
+            mood = "happy"
+
+        async def check(utterance: str) -> dict[str, Any]:
+            return await self._check_for_model(utterance, out)
+
+        async def next_step() -> dict[str, Any]:
+            return self._step_for_model(out)
+
+        request = DialogueRequest(
+            dialogue.instructions(mood),
+            text=text,
+            audio=turn.audio,
+            tools=dialogue.tools(self._problem_for_model, check, next_step),
+            language="en",
+            sample_rate=OUTPUT_SAMPLE_RATE,
+        )
+        words: list[str] = []
+        await out.speak(spoken_answer(self.session, request, words))
+        self._last_said = "".join(words).strip() or self._last_said
+
+    def _problem_for_model(self) -> dict[str, Any]:
+        if self.problem is None:
+            return {"problem": None}
+        return {
+            **self.problem.as_event(),
+            "steps_shown": [s.as_event() for s in self.steps[: self.next_index]],
+            "steps_left": len(self.steps) - self.next_index,
+        }
+
+    async def _check_for_model(self, utterance: str, out: ResponseSink) -> dict[str, Any]:
+        """`check_answer`: the CAS's verdict, sent to the client as `tutor.check`."""
+        if self.problem is None:
+            return {"checked": False, "feedback": "There is no problem yet."}
+        check = await asyncio.to_thread(
+            check_answer, self.problem, self.steps, self.next_index, utterance
+        )
+        if check is None:
+            return {
+                "checked": False,
+                "feedback": "That is not an answer or a step; ask the student for their answer.",
+            }
+        out.event("tutor.check", check.as_event())
+        self._advance(check)
+        return {"checked": True, **check.as_event()}
+
+    def _step_for_model(self, out: ResponseSink) -> dict[str, Any]:
+        """`next_step`: the CAS plan's next step, sent to the client as `tutor.step`."""
+        if self.next_index >= len(self.steps):
+            return {"done": True, "steps_left": 0}
+        step = self.steps[self.next_index]
+        self.next_index += 1
+        out.event("tutor.step", step.as_event())
+        return {
+            **step.as_event(),
+            "hint": step.hint,
+            "steps_left": len(self.steps) - step.index - 1,
+        }
 
     async def _say(self, out: ResponseSink, text: str) -> None:
         self._last_said = text
