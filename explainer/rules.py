@@ -79,3 +79,12 @@ def find_rule(question: str, sport: str | None) -> Rule | None:
         if best is None or (own, strength) > (best[0], best[1]):
             best = (own, strength, rule)
     return best[2] if best is not None else None
+
+
+def vocabulary(sport: str | None) -> str:
+    """The rules' topics as words to listen for ("offside", "tie-break": Whisper otherwise
+    hears common words, "outside", "library")."""
+    rules = [rule for rule in load_rules() if sport in (None, rule.sport)]
+    sports = sorted({rule.sport for rule in rules})
+    topics = ", ".join(dict.fromkeys(rule.topic for rule in rules))
+    return f"Questions about {' and '.join(sports)}: {topics}."

@@ -70,8 +70,13 @@ class OmniSession(ABC):
         self.conversation = Conversation()
 
     @abstractmethod
-    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
-        """Transcribe one utterance, deciding between `languages` only (empty = any)."""
+    async def transcribe(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> Transcript:
+        """Transcribe one utterance, deciding between `languages` only (empty = any).
+
+        `prompt`: words the speaker is likely to use (names, jargon), as OpenAI's
+        `transcription.prompt`; a backend may ignore it."""
 
     @abstractmethod
     async def translate(self, text: str, source: str, target: str) -> str:

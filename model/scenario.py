@@ -106,11 +106,18 @@ class Scenario(ABC):
         """Languages to listen for; empty means any."""
         return []
 
+    @property
+    def vocabulary(self) -> str:
+        """Words the speakers are likely to say (jargon, names), as a hint to the ASR."""
+        return ""
+
     async def hear(self, turn: UserTurn, out: ResponseSink) -> Transcript | None:
         """What was said in a spoken turn, transcribed once and reported; None when typed."""
         if turn.audio is None:
             return None
-        transcript = turn.transcript or await self.session.transcribe(turn.audio, self.languages)
+        transcript = turn.transcript or await self.session.transcribe(
+            turn.audio, self.languages, prompt=self.vocabulary
+        )
         out.transcription(transcript)
         return transcript
 

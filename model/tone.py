@@ -26,7 +26,9 @@ def tone(seconds: float, sample_rate: int, amplitude: int = 6000) -> NDArray[np.
 
 
 class ToneSession(OmniSession):
-    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+    async def transcribe(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> Transcript:
         language = languages[0] if languages else "en"
         return Transcript("The tone backend heard you.", language, 1.0)
 

@@ -263,9 +263,10 @@ class Responder:
 
     async def _check_false_interruption(self, turn: UserTurn) -> None:
         languages = self.scenario.languages if self.scenario else []
+        vocabulary = self.scenario.vocabulary if self.scenario else ""
         assert turn.audio is not None
         try:
-            transcript = await self.session.transcribe(turn.audio, languages)
+            transcript = await self.session.transcribe(turn.audio, languages, prompt=vocabulary)
         except ModelError:
             logger.warning(
                 "%stranscription failed while checking an interruption", self._log, exc_info=True

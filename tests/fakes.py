@@ -21,7 +21,9 @@ class FakeSession(ToneSession):
         self.heard = "hello there"
         self.transcribed: list[int] = []
 
-    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+    async def transcribe(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> Transcript:
         self.transcribed.append(len(audio))
         await asyncio.sleep(0)
         return Transcript(self.heard, "en", 1.0)

@@ -78,11 +78,16 @@ def whisper_base_dir(cache_root: Path | None = None) -> Path:
     return target
 
 
+#: Whisper's prompt may take half its 448-token context.
+MAX_PROMPT_TOKENS = 223
+
+
 class WhisperASR:
     """Transcribes utterances; one encoder pass serves language detection and decoding."""
 
-    def __init__(self, model_dir: Path, cpu_threads: int = 2, window_s: float = 15.0) -> None:
-        self._min_frames = int(window_s * 100)
+    def __init__(self, model_dir: Path, cpu_threads: int = 2, window_s: float = 4.0) -> None:
+        self._min_frames = 0
+        self.set_window(window_s)
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:  # pragma: no cover - install problem
@@ -93,13 +98,17 @@ class WhisperASR:
         # CTranslate2 models are not safe to drive from two threads at once.
         self._lock = threading.Lock()
 
-    def _decode(self, encoded: Any, prompt: list[int], max_tokens: int) -> Any:
+    def set_window(self, window_s: float) -> None:
+        """The shortest window the encoder sees (seconds, at most Whisper's 30)."""
+        self._min_frames = int(min(30.0, window_s) * 100)
+
+    def _decode(self, encoded: Any, prompt: list[int], max_new_tokens: int) -> Any:
         fw: Any = self._model
         return fw.model.generate(
             encoded,
             [prompt],
             beam_size=1,
-            max_length=max_tokens,
+            max_length=len(prompt) + max_new_tokens,  # the prompt counts in CTranslate2
             suppress_blank=True,
             suppress_tokens=[-1],
             # Short clips in short windows otherwise loop ("Stop. Stop. Stop.").
@@ -107,15 +116,17 @@ class WhisperASR:
             return_no_speech_prob=True,
         )[0]
 
-    def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+    def transcribe(
+        self, audio: NDArray[np.float32], languages: Sequence[str], prompt: str = ""
+    ) -> Transcript:
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
         fw: Any = self._model
         audio = audio[: 30 * INPUT_SAMPLE_RATE]
-        # Whisper is trained on 30 s windows; 15 s (or twice the speech) halves the encoder
-        # cost with the same words. 5-8 s windows cut another ~100 ms but misheard short
-        # answers in calls ("Is it xd equals six?"), see docs/performance.md.
+        # Whisper is trained on 30 s windows, but the encoder's cost grows with the window
+        # and a 4 s floor (or twice the speech) hears our test utterances through Opus as
+        # well as 15 s or 30 s do (WER 8.7% vs 9.7% / 10.2%; docs/performance.md).
         speech_frames = len(audio) // 160
         frames = min(3000, max(self._min_frames, 2 * speech_frames))
         # No real utterance needs more than ~10 tokens a second: a decoder that reaches
@@ -131,12 +142,17 @@ class WhisperASR:
                 allowed = allowed or probs
             language, probability = max(allowed, key=lambda lp: lp[1])
             tokenizer = Tokenizer(fw.hf_tokenizer, True, task="transcribe", language=language)
-            prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-            result = self._decode(encoded, prompt, max_tokens)
-            if len(result.sequences_ids[0]) >= max_tokens - len(prompt) and frames < 3000:
+            tokens = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+            if prompt.strip():
+                # Whisper's "previous text": the words it should expect (rare jargon such as
+                # "offside" or "tie-break", which it otherwise hears as common words).
+                context = tokenizer.encode(" " + prompt.strip())[-MAX_PROMPT_TOKENS:]
+                tokens = [tokenizer.sot_prev, *context, *tokens]
+            result = self._decode(encoded, tokens, max_tokens)
+            if len(result.sequences_ids[0]) >= max_tokens and frames < 3000:
                 logger.debug("Whisper looped on a %d-frame window; retrying with 30 s", frames)
                 encoded = fw.encode(pad_or_trim(fw.feature_extractor(audio), 3000))
-                result = self._decode(encoded, prompt, max_tokens)
+                result = self._decode(encoded, tokens, max_tokens)
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         text = tokenizer.decode(tokens).strip()
         if result.no_speech_prob > 0.6 and result.scores and result.scores[0] < -1.0:

@@ -134,10 +134,10 @@ class EmbeddedModel(OmniModel):
 
     # The accessors below are for sessions; they assume load() succeeded.
     def transcribe_blocking(
-        self, audio: NDArray[np.float32], languages: Sequence[str]
+        self, audio: NDArray[np.float32], languages: Sequence[str], prompt: str = ""
     ) -> Transcript:
         assert self._asr is not None
-        return self._asr.transcribe(audio, languages)
+        return self._asr.transcribe(audio, languages, prompt)
 
     async def translate(self, text: str, source: str, target: str) -> str:
         if self._translator is None:
@@ -161,8 +161,12 @@ class EmbeddedSession(OmniSession):
         super().__init__()
         self._model = model
 
-    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
-        return await self._model.run(lambda: self._model.transcribe_blocking(audio, languages))
+    async def transcribe(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> Transcript:
+        return await self._model.run(
+            lambda: self._model.transcribe_blocking(audio, languages, prompt)
+        )
 
     async def translate(self, text: str, source: str, target: str) -> str:
         return await self._model.translate(text, source, target)

@@ -134,7 +134,9 @@ class RemoteSession(OmniSession):
             async with self.upstream.request() as ex:
                 return await run(ex)
 
-    async def transcribe(self, audio: NDArray[np.float32], languages: Sequence[str]) -> Transcript:
+    async def transcribe(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> Transcript:
         async def run(ex: Exchange) -> Transcript:
             await ex.send({"type": "input_audio_buffer.clear"})
             for piece in encode_pcm(audio):
