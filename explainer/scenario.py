@@ -36,7 +36,6 @@ from explainer import dialogue
 from explainer.answers import Answer, answer
 from explainer.match import MatchState, score_sentence
 from explainer.rules import vocabulary
-from explainer.rules import vocabulary
 from explainer.scoreboard import SPORTS, parse_scoreboard
 from model.base import OmniModel
 from model.dialogue import DialogueRequest, ToolCall, spoken_answer
@@ -121,10 +120,6 @@ class ExplainerScenario(Scenario):
     @property
     def languages(self) -> list[str]:
         return ["en"]
-
-    @property
-    def vocabulary(self) -> str:
-        return vocabulary(self.sport or self.state.sport)
 
     @property
     def vocabulary(self) -> str:
