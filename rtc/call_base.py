@@ -41,6 +41,7 @@ from rtc.responder import Responder
 from rtc.session import apply_update, default_session, emotion_enabled, turn_settings
 from rtc.turns import (
     SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     TurnDetector,
@@ -216,6 +217,8 @@ class BaseCall:
             self.responder.on_speech_started(event)
         elif isinstance(event, SpeechPaused):
             self.responder.on_speech_paused(event)
+        elif isinstance(event, SpeechResumed):
+            self.responder.on_speech_resumed()
         elif isinstance(event, SpeechStopped):
             self.responder.on_speech_stopped(event)
 

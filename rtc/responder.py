@@ -229,6 +229,10 @@ class Responder:
             self._speculative = self._launch(turn, speculative=True, revision=event.revision)
             logger.debug("%sspeculating on paused speech (revision %d)", self._log, event.revision)
 
+    def on_speech_resumed(self) -> None:
+        """The user went on: the answer to their pause is stale (and its model work with it)."""
+        self._drop_speculative()
+
     def heard_while_paused(self, response: Response, transcript: Transcript) -> None:
         """A speculative answer knows the words: they may end the turn sooner."""
         finished = words_sound_finished(transcript.text)

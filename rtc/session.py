@@ -50,13 +50,18 @@ class Eagerness:
     """Silence that ends a turn whose words do not (or are not known yet)."""
     speculate_ms: int
     """Silence after which the turn is transcribed, to know how its words end."""
+    quiet_ratio: float | None = 0.03
+    """Or once the level has dropped this far below the turn's loudest (about -30 dB) for
+    64 ms, before the VAD calls it silence (TurnSettings.quiet_ratio); None: the VAD only."""
 
 
 EAGERNESS = {
     "high": Eagerness(finished_ms=64, unsure_ms=250, unfinished_ms=400, speculate_ms=32),
     "medium": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=800, speculate_ms=32),
     "auto": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=800, speculate_ms=32),
-    "low": Eagerness(finished_ms=320, unsure_ms=800, unfinished_ms=1600, speculate_ms=96),
+    "low": Eagerness(
+        finished_ms=320, unsure_ms=800, unfinished_ms=1600, speculate_ms=96, quiet_ratio=None
+    ),
 }
 
 
@@ -192,6 +197,7 @@ def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:
             unsure_silence_ms=e.unsure_ms,
             silence_duration_ms=e.unfinished_ms,
             early_silence_ms=e.speculate_ms,
+            quiet_ratio=e.quiet_ratio,
         )
     # Ours for semantic_vad: the VAD level, padding and longest wait can still be set.
     for key in ("threshold", "prefix_padding_ms", "silence_duration_ms"):

@@ -72,6 +72,11 @@ class TurnSettings:
     """Shorter speech with no words recognised is a false interruption: the answer resumes."""
     early_silence_ms: int = 96
     """After this much silence the turn is transcribed speculatively."""
+    quiet_ratio: float | None = None
+    """Also transcribe speculatively once the audio has stayed this far below the turn's
+    loudest chunk (RMS ratio) for `quiet_ms`: the VAD says "speech" for ~100 ms after the
+    voice stops, the signal level knows sooner. None: the VAD alone decides."""
+    quiet_ms: int = 64
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -84,10 +89,13 @@ class TurnSettings:
             "early_silence_ms",
             "eager_silence_ms",
             "unsure_silence_ms",
+            "quiet_ms",
         ):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 10_000:
                 raise ValueError(f"{name} must be between 0 and 10000 ms")
+        if self.quiet_ratio is not None and not 0.0 < self.quiet_ratio < 1.0:
+            raise ValueError("quiet_ratio must be between 0 and 1")
 
     @property
     def negative_threshold(self) -> float:
@@ -120,6 +128,14 @@ class SpeechPaused:
 
 
 @dataclass(frozen=True)
+class SpeechResumed:
+    """The paused speech went on: what was started on its pause is stale."""
+
+    revision: int
+    """The new revision."""
+
+
+@dataclass(frozen=True)
 class SpeechStopped:
     audio_end_ms: float
     revision: int
@@ -128,7 +144,7 @@ class SpeechStopped:
     speech_ms: float
 
 
-TurnEvent = VoiceOnset | VoiceLost | SpeechStarted | SpeechPaused | SpeechStopped
+TurnEvent = VoiceOnset | VoiceLost | SpeechStarted | SpeechPaused | SpeechResumed | SpeechStopped
 
 
 class TurnDetector:
@@ -151,6 +167,8 @@ class TurnDetector:
         self._turn_end_ms = self.settings.silence_duration_ms
         self._hinted = False
         self._armed = True
+        self._loudest = 0.0
+        self._quiet_chunks = 0
 
     @property
     def speaking(self) -> bool:
@@ -207,6 +225,8 @@ class TurnDetector:
                     self._silence_chunks = 0
                     self._paused = False
                     self._revision += 1
+                    self._loudest = 0.0
+                    self._quiet_chunks = 0
                     events.append(SpeechStarted(audio_start_ms=self._start_ms))
             elif probability >= s.negative_threshold and self._armed and not self._pending:
                 # Maybe the start of a word: enough to hold our own voice for one chunk.
@@ -225,16 +245,23 @@ class TurnDetector:
             return events
 
         self._audio.append(chunk)
+        quiet = self._quiet(chunk)
         if probability >= s.threshold:
-            if self._paused:
-                self._revision += 1  # the speculative transcription is stale now
+            # The VAD lags the voice: a quiet chunk it still calls speech resumes nothing.
+            if not (self._paused and quiet):
+                if self._paused:
+                    self._revision += 1  # the speculative transcription is stale now
+                    events.append(SpeechResumed(self._revision))
+                self._paused = False
+                self._turn_end_ms = self.settings.silence_duration_ms
             self._silence_chunks = 0
-            self._paused = False
-            self._turn_end_ms = self.settings.silence_duration_ms
         elif probability < s.negative_threshold:
             self._silence_chunks += 1
         silence_ms = self._silence_chunks * CHUNK_MS
-        if silence_ms >= s.early_silence_ms and not self._paused and self._silence_chunks:
+        went_quiet = self._quiet_chunks * CHUNK_MS >= s.quiet_ms and s.quiet_ratio is not None
+        if not self._paused and (
+            (silence_ms >= s.early_silence_ms and self._silence_chunks) or went_quiet
+        ):
             self._paused = True
             self._cut = len(self._audio)
             events.append(SpeechPaused(self._revision, np.concatenate(self._audio)))
@@ -242,6 +269,17 @@ class TurnDetector:
         if silence_ms >= self._turn_end_ms or too_long:
             events.append(self._stop())
         return events
+
+    def _quiet(self, chunk: NDArray[np.float32]) -> bool:
+        """Far below the turn's loudest chunk; counts the run of such chunks."""
+        ratio = self.settings.quiet_ratio
+        if ratio is None:
+            return False
+        level = _rms(chunk)
+        self._loudest = max(self._loudest, level)
+        quiet = level < ratio * self._loudest
+        self._quiet_chunks = self._quiet_chunks + 1 if quiet else 0
+        return quiet
 
     def _stop(self) -> SpeechStopped:
         silence_ms = self._silence_chunks * CHUNK_MS
@@ -260,3 +298,7 @@ class TurnDetector:
         self._paused = False
         self._turn_end_ms = self.settings.silence_duration_ms
         return stopped
+
+
+def _rms(chunk: NDArray[np.float32]) -> float:
+    return float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64))))

@@ -34,3 +34,13 @@ async def test_foul_is_heard_with_the_explainers_vocabulary(
         heard.append((plain.text, hinted.text))
     # Whisper base alone hears the project's voice say "What is a pal?" (bench.asr_window).
     assert all("foul" in hinted.lower() for _, hinted in heard), heard
+
+
+def test_a_cancelled_transcription_skips_the_decoder(embedded_model: EmbeddedModel) -> None:
+    import threading
+
+    audio = through_opus(speech_clip("What is a foul?", "en"))
+    cancelled = threading.Event()
+    assert "foul" in embedded_model.transcribe_blocking(audio, ["en"], "", cancelled).text.lower()
+    cancelled.set()  # the speculative turn went on: nobody waits for these words
+    assert embedded_model.transcribe_blocking(audio, ["en"], "", cancelled).text == ""

@@ -93,6 +93,18 @@ async def test_stale_speculation_is_dropped_and_the_turn_answered_afresh(rig: Ri
     assert rig.kinds().count("conversation.item.input_audio_transcription.completed") == 1
 
 
+async def test_resumed_speech_drops_the_speculation_before_the_model_works(rig: Rig) -> None:
+    rig.responder.on_speech_started(SpeechStarted(0))
+    rig.responder.on_speech_paused(SpeechPaused(revision=1, audio=audio(1)))
+    rig.responder.on_speech_resumed()  # a breath between words, not the end of the turn
+    await asyncio.sleep(0.05)
+    assert rig.session.transcribed == []
+    rig.responder.on_speech_stopped(SpeechStopped(2000, revision=2, audio=audio(2), speech_ms=2000))
+    await wait_until(lambda: "response.done" in rig.kinds())
+    assert rig.session.transcribed == [32_000]
+    assert rig.kinds().count("response.created") == 1
+
+
 async def _answer_playing(rig: Rig, text: str = "One. Two. Three.") -> str:
     rig.responder.add_user_item("item_typed", text, None)
     assert rig.responder.create_response()

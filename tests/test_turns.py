@@ -7,6 +7,7 @@ import pytest
 
 from rtc.turns import (
     SpeechPaused,
+    SpeechResumed,
     SpeechStarted,
     SpeechStopped,
     TurnDetector,
@@ -182,3 +183,52 @@ def test_settings_are_validated() -> None:
         TurnSettings(threshold=1.5)
     with pytest.raises(ValueError):
         TurnSettings(silence_duration_ms=-1)
+
+
+def run_levels(
+    detector: TurnDetector, timeline: list[tuple[float, float]]
+) -> list[tuple[int, TurnEvent]]:
+    """Feed (VAD probability, signal level) chunks; the speech events only."""
+    out: list[tuple[int, TurnEvent]] = []
+    for i, (p, level) in enumerate(timeline):
+        chunk = np.full(CHUNK_SAMPLES, level, dtype=np.float32)
+        out += [
+            (i, e) for e in detector.push(chunk, p) if not isinstance(e, VoiceOnset | VoiceLost)
+        ]
+    return out
+
+
+def test_a_quiet_signal_starts_the_transcription_before_the_lagging_vad() -> None:
+    s = TurnSettings(silence_duration_ms=320, early_silence_ms=32, quiet_ratio=0.03, quiet_ms=64)
+    loud, quiet = 0.3, 0.001
+    # The voice stops at chunk 10; the VAD goes on saying "speech" for three more chunks.
+    timeline = [(0.9, loud)] * 10 + [(0.99, quiet)] * 3 + [(0.02, quiet)] * 12
+    events = run_levels(TurnDetector(s), timeline)
+    assert [(i, type(e)) for i, e in events] == [
+        (1, SpeechStarted),
+        (11, SpeechPaused),  # two quiet chunks, while the VAD still says speech
+        (22, SpeechStopped),  # the turn still ends on the VAD's silence
+    ]
+    paused, stopped = events[1][1], events[2][1]
+    assert isinstance(paused, SpeechPaused) and isinstance(stopped, SpeechStopped)
+    assert stopped.revision == paused.revision
+    # Without the level, the VAD's first silent chunk (13) starts it.
+    plain = run_levels(
+        TurnDetector(TurnSettings(silence_duration_ms=320, early_silence_ms=32)), timeline
+    )
+    assert [(i, type(e)) for i, e in plain][1] == (13, SpeechPaused)
+
+
+def test_loud_speech_after_a_quiet_gap_resumes_and_makes_the_pause_stale() -> None:
+    s = TurnSettings(silence_duration_ms=320, early_silence_ms=96, quiet_ratio=0.03, quiet_ms=64)
+    loud, quiet = 0.3, 0.001
+    timeline = [(0.9, loud)] * 5 + [(0.9, quiet)] * 2 + [(0.9, loud)] * 5 + [(0.0, quiet)] * 12
+    events = run_levels(TurnDetector(s), timeline)
+    kinds = [(i, type(e)) for i, e in events]
+    assert kinds[:3] == [(1, SpeechStarted), (6, SpeechPaused), (7, SpeechResumed)]
+    assert kinds[-1][1] is SpeechStopped
+    first, resumed, stopped = events[1][1], events[2][1], events[-1][1]
+    assert isinstance(first, SpeechPaused) and isinstance(resumed, SpeechResumed)
+    assert isinstance(stopped, SpeechStopped)
+    assert stopped.revision == resumed.revision != first.revision
+    assert len(stopped.audio) > len(first.audio)  # the words after the gap are in the turn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TypeVar
@@ -134,10 +135,14 @@ class EmbeddedModel(OmniModel):
 
     # The accessors below are for sessions; they assume load() succeeded.
     def transcribe_blocking(
-        self, audio: NDArray[np.float32], languages: Sequence[str], prompt: str = ""
+        self,
+        audio: NDArray[np.float32],
+        languages: Sequence[str],
+        prompt: str = "",
+        cancelled: threading.Event | None = None,
     ) -> Transcript:
         assert self._asr is not None
-        return self._asr.transcribe(audio, languages, prompt)
+        return self._asr.transcribe(audio, languages, prompt, cancelled)
 
     async def translate(self, text: str, source: str, target: str) -> str:
         if self._translator is None:
@@ -164,9 +169,14 @@ class EmbeddedSession(OmniSession):
     async def transcribe(
         self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
     ) -> Transcript:
-        return await self._model.run(
-            lambda: self._model.transcribe_blocking(audio, languages, prompt)
-        )
+        cancelled = threading.Event()
+        try:
+            return await self._model.run(
+                lambda: self._model.transcribe_blocking(audio, languages, prompt, cancelled)
+            )
+        except asyncio.CancelledError:
+            cancelled.set()  # the worker thread goes on; it stops at the next check
+            raise
 
     async def translate(self, text: str, source: str, target: str) -> str:
         return await self._model.translate(text, source, target)
