@@ -69,8 +69,11 @@ def http_child(
 def server_child(
     backend: str, *extra: str, env: Mapping[str, str] | None = None
 ) -> Iterator[ServerChild]:
-    """`omnilive serve` in a child process (its own CPU, as in production), once healthy."""
-    args = ("serve", "--backend", backend, "--log-level", "warning", *extra)
+    """`omnilive serve` in a child process (its own CPU, as in production), once healthy.
+
+    Its log level is OMNILIVE_BENCH_LOG_LEVEL (default warning: logs cost CPU too)."""
+    level = os.environ.get("OMNILIVE_BENCH_LOG_LEVEL", "warning")
+    args = ("serve", "--backend", backend, "--log-level", level, *extra)
     with http_child("rtc.cli", *args, env=env) as server:
         yield server
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +42,28 @@ def _find_malloc_trim() -> Callable[[int], int] | None:
 
 
 _MALLOC_TRIM = _find_malloc_trim()
+
+#: glibc's mallopt parameter for the most arenas (malloc.h).
+_M_ARENA_MAX = -8
+#: With glibc's default (8 per core) each codec and inference thread gets an arena of its
+#: own and the holes the calls leave in them add up: `bench.memory` measured RSS after 60
+#: sequential calls +11% over after 10 with the default, +1.1% with 2.
+ARENAS = 2
+
+
+def limit_arenas(count: int = ARENAS) -> bool:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does), before the threads start.
+
+    An operator's own MALLOC_ARENA_MAX wins. False when nothing was changed."""
+    if not sys.platform.startswith("linux") or os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, count))
 
 
 class HeapTrimmer:

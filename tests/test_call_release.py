@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from clients.python.client import CallClient, StillImageTrack
 from rtc.heap import HeapTrimmer
@@ -86,3 +87,16 @@ async def test_no_trim_without_glibc() -> None:
     await asyncio.sleep(0.01)
     assert not trimmer.available and trimmer.trims == 0
     await trimmer.aclose()
+
+
+def test_malloc_arenas_are_capped_unless_the_operator_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from rtc.heap import limit_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_arenas() is False  # the operator's setting stands
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_arenas() is sys.platform.startswith("linux")
