@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -87,6 +88,10 @@ def create_app(
         if not the_model.loaded:
             logger.info("loading the %s model (once per process)", the_model.name)
             await asyncio.to_thread(the_model.load, lambda msg: logger.info("%s", msg))
+            # The models' millions of long-lived objects out of the collector's sight: a full
+            # collection otherwise walks them all on the event loop, a pause every call hears.
+            gc.collect()
+            gc.freeze()
         logger.info("ready: backend=%s max_calls=%d", the_model.name, config.max_calls)
         retention = asyncio.create_task(_retention(gateway), name="omnilive retention")
         try:
