@@ -103,6 +103,10 @@ async def settled(server: ServerChild, http: httpx.AsyncClient, calls: int) -> R
         if (await read_metrics(http, 0.0)).calls == calls:
             break
         await asyncio.sleep(0.2)
+    else:
+        text = (await http.get("/metrics")).text
+        ended = [line for line in text.splitlines() if line.startswith("omnilive_calls_ended")]
+        print(f"  expected {calls} calls open; calls ended so far: {'; '.join(ended)}")
     await asyncio.sleep(3.0)
     samples = []
     for _ in range(5):
