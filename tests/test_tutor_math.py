@@ -494,12 +494,13 @@ def test_messy_input_never_raises(text: str) -> None:
 
 def test_misheard_unknown_still_names_the_answer() -> None:
     # Whisper's reading of the project's own voice saying "x equals five" in calls.
-    for said in ("xd equals 5", "x d equals 5.", "Is it xd equals 6?"):
+    for said in ("xd equals 5", "x d equals 5.", "Is it xd equals 6?", "is an x equals 6."):
         correct, student, _ = check("3x - 4 = 11", said)
         assert student == ("x = 6" if "6" in said else "x = 5")
         assert correct is (student == "x = 5")
     # Only for a problem with one unknown, and only letters that include it.
     linear, system = problem("3x - 4 = 11"), problem("2x + y = 7; x - y = 2")
     assert check_answer(linear, plan(linear), 0, "ab equals 5") is None
+    assert check("3x - 4 = 11", "3 x equals 5")[1] != "x = 5"  # math before it: not a name
     in_system = check_answer(system, plan(system), 0, "x d = 3")
     assert in_system is None or in_system.student != "x = 3"

@@ -185,7 +185,7 @@ _WORDS = {
 
 # "<the unknown, misheard> = <number>": Whisper hears a synthetic or hurried "x equals five"
 # as "xd equals 5" or "x d equals 5"; the letters still name the one unknown.
-_NAMED_VALUE = re.compile(r"([a-z](?: ?[a-z]){0,2}) = (-?\d+(?:\.\d+)?(?: ?/ ?\d+)?)")
+_NAMED_VALUE = re.compile(r"(?<![a-z])([a-z](?: ?[a-z]){0,2}) = (-?\d+(?:\.\d+)?(?: ?/ ?\d+)?)$")
 
 
 def read_answer(utterance: str, unknown: str | None = None) -> list[str] | None:
@@ -199,8 +199,14 @@ def read_answer(utterance: str, unknown: str | None = None) -> list[str] | None:
     low = _TAIL.sub("", _LEAD.sub("", utterance.lower().strip()))
     math = words_to_math(low)
     math = math.strip()
-    named = _NAMED_VALUE.fullmatch(math) if unknown else None
-    if named and unknown in named.group(1) and named.group(1) not in ("or", "and"):
+    named = _NAMED_VALUE.search(math) if unknown else None
+    if (
+        named
+        and unknown in named.group(1)
+        and named.group(1) not in ("or", "and")
+        # Only words before it: "is an x equals 6" reads "= an x = 6" ("is" is "=").
+        and re.fullmatch(r"(?:= )?[a-z' ]*", math[: named.start()])
+    ):
         return [f"{unknown} = {named.group(2).replace(' ', '')}"]
     if not math or re.search(
         r"[a-z]{2,}", math.replace("sqrt", "").replace("and", "").replace("or", "")
