@@ -28,3 +28,14 @@ def speech_pieces(text: str) -> list[str]:
     if len(first) == 2 and len(first[1].split()) >= 2:
         return [first[0], first[1], *sentences[1:]]
     return sentences
+
+
+_LANGUAGE_NAMES = {
+    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "it": "Italian",
+    "pt": "Portuguese", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
+}  # fmt: skip
+
+
+def language_name(code: str) -> str:
+    """ "es" -> "Spanish", for instructions to a model; an unknown code is itself."""
+    return _LANGUAGE_NAMES.get(code, code)

@@ -44,6 +44,7 @@ from model.errors import ModelError, ModelLoadError, UnsupportedError
 from model.hf.dialogue import CLOSE, VisibleText, parse_tool_calls, system_prompt, tool_response
 from model.hf.worker import Emit, FairWorker
 from model.image import as_rgb
+from model.text import language_name
 from model.types import INPUT_SAMPLE_RATE, SpeechChunk, TextLine, Transcript
 
 logger = logging.getLogger("omnilive.hf")
@@ -55,8 +56,6 @@ VL_TYPES = {"qwen2_vl", "qwen2_5_vl"}
 #: Qwen2.5-Omni's talker speaks English and Chinese; the thinker reads and writes more.
 SPOKEN = frozenset({"en", "zh"})
 WRITTEN = frozenset({"en", "zh", "es", "fr", "de", "it", "ja", "ko"})
-_NAMES = {"en": "English", "zh": "Chinese", "es": "Spanish", "fr": "French", "de": "German",
-          "it": "Italian", "ja": "Japanese", "ko": "Korean"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -420,7 +419,7 @@ class TransformersSession(OmniSession):
 
     async def translate(self, text: str, source: str, target: str) -> str:
         system = (
-            f"Translate from {_NAMES.get(source, source)} to {_NAMES.get(target, target)}. "
+            f"Translate from {language_name(source)} to {language_name(target)}. "
             "Reply with the translation only."
         )
         return await self._text(system, text)
@@ -430,7 +429,7 @@ class TransformersSession(OmniSession):
     ) -> AsyncIterator[SpeechChunk]:
         if not self.model.omni:
             raise UnsupportedError("this model cannot speak")
-        system = f"Repeat the user's text word for word, in {_NAMES.get(language, language)}."
+        system = f"Repeat the user's text word for word, in {language_name(language)}."
         said: list[str] = []
         async for kind, value in self._stream(system, text, speak=True):
             if kind == "text":

@@ -52,6 +52,7 @@ from model.dialogue import (
 from model.errors import ModelError, ModelLoadError
 from model.image import as_rgb
 from model.remote.connection import Exchange, RemoteConfig, Upstream, UpstreamLost
+from model.text import language_name
 from model.types import INPUT_SAMPLE_RATE, SpeechChunk, TextLine, Transcript
 
 logger = logging.getLogger("omnilive.remote")
@@ -60,15 +61,6 @@ logger = logging.getLogger("omnilive.remote")
 REALTIME_RATE = 24_000
 #: Audio sent per input_audio_buffer.append (0.5 s).
 APPEND_SAMPLES = REALTIME_RATE // 2
-
-_NAMES = {
-    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "it": "Italian",
-    "pt": "Portuguese", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
-}  # fmt: skip
-
-
-def _language(code: str) -> str:
-    return _NAMES.get(code, code)
 
 
 def encode_pcm(audio: NDArray[np.float32], rate: int = INPUT_SAMPLE_RATE) -> list[str]:
@@ -211,7 +203,7 @@ class RemoteSession(OmniSession):
 
     async def translate(self, text: str, source: str, target: str) -> str:
         instructions = (
-            f"Translate the user's text from {_language(source)} to {_language(target)}. "
+            f"Translate the user's text from {language_name(source)} to {language_name(target)}. "
             "Reply with the translation only."
         )
 
@@ -226,7 +218,7 @@ class RemoteSession(OmniSession):
     ) -> AsyncIterator[SpeechChunk]:
         response: dict[str, Any] = {
             "output_modalities": ["audio"],
-            "instructions": f"Say exactly this, in {_language(language)}, and nothing else.",
+            "instructions": f"Say exactly this, in {language_name(language)}, and nothing else.",
             "input": _user_text(text),
         }
         if voice:
