@@ -93,12 +93,16 @@ def create_app(
             gc.collect()
             gc.freeze()
         logger.info("ready: backend=%s max_calls=%d", the_model.name, config.max_calls)
-        retention = asyncio.create_task(_retention(gateway), name="omnilive retention")
+        background = [
+            asyncio.create_task(_retention(gateway), name="omnilive retention"),
+            asyncio.create_task(_watch_loop_lag(gateway), name="omnilive loop lag"),
+        ]
         try:
             yield
         finally:
-            retention.cancel()
-            await asyncio.gather(retention, return_exceptions=True)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await gateway.aclose()
 
     app = FastAPI(title="omnilive", version="0.1.0", lifespan=lifespan)
@@ -154,6 +158,27 @@ def create_app(
             max_age=600,
         )
     return app
+
+
+LAG_PROBE_S = 0.05
+#: A wake-up this late is logged: every call's outgoing audio stalled as long.
+LAG_WARNING_S = 0.1
+
+
+async def _watch_loop_lag(gateway: Gateway) -> None:
+    """Measure how late the loop runs a timer: the stall that media, and so callers, hear."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LAG_PROBE_S
+        await asyncio.sleep(LAG_PROBE_S)
+        lag = max(0.0, loop.time() - due)
+        gateway.metrics.loop_lag.observe(lag)
+        if lag >= LAG_WARNING_S:
+            logger.warning(
+                "event loop ran %.0f ms late (%d calls): outgoing audio stalled",
+                lag * 1000,
+                len(gateway.registry),
+            )
 
 
 async def _retention(gateway: Gateway) -> None:

@@ -76,6 +76,12 @@ class Metrics:
             registry=r,
         )
 
+        self.loop_lag = Histogram(
+            "omnilive_event_loop_lag_seconds",
+            "How late the event loop woke a 50 ms timer: time every call's media waited.",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+            registry=r,
+        )
         self.limit_hits = Counter(
             "omnilive_limit_hits",
             "Requests, events or calls stopped by a limit, by limit.",

