@@ -24,7 +24,10 @@ seconds, then report
   - CPU over the hold, in cores (CPU seconds per second): the server process,
     the load generator's workers, and everything else on the machine;
   - the load generator's own event-loop lag (worst, p99): a late loop looks
-    like a gap at the client, so a gap with a similar lag is the client's.
+    like a gap at the client, so a gap with a similar lag is the client's;
+  - server stalls: how often omnilive's own event loop woke 100 ms late or
+    more during the hold (its omnilive_event_loop_lag_seconds histogram);
+    a gap with no stall and no client lag was lost in between.
 A level is healthy when every call connected, no gap exceeded 100 ms and
 every utterance got its events. The ramp stops at the first unhealthy level;
 the capacity is the largest healthy level before it. The machine may be
@@ -136,6 +139,7 @@ class LevelResult:
     other_cores: float
     lag_worst_s: float
     lag_p99_s: float
+    server_stalls: int | None
     events: bool
     talk: bool
 
@@ -196,11 +200,13 @@ def run_level(
             sum(process_cpu_s(p) for p in pids),
             machine_busy_s(),
         )
+        stalls0 = server_stalls(server.url)
         started = time.monotonic()
         for _, conn in workers:
             conn.send("go")
         time.sleep(args.hold)
         elapsed = time.monotonic() - started
+        stalls1 = server_stalls(server.url)
         server1, load1, busy1 = (
             process_cpu_s(server.pid),
             sum(process_cpu_s(p) for p in pids),
@@ -238,9 +244,31 @@ def run_level(
         other_cores=(busy1 - busy0) / elapsed - server_cores - loadgen_cores,
         lag_worst_s=lag_worst,
         lag_p99_s=lag_p99,
+        server_stalls=None if stalls0 is None or stalls1 is None else stalls1 - stalls0,
         events=events,
         talk=not args.silent,
     )
+
+
+def server_stalls(url: str) -> int | None:
+    """Event-loop wake-ups 100 ms late or more so far (omnilive's /metrics; None for the
+    echo server, which has none): a gap heard at the same time is the server's."""
+    try:
+        text = httpx.get(url + "/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in (LAG_COUNT, LAG_UNDER_LIMIT):
+            values[name] = float(value)
+    if len(values) < 2:
+        return None
+    return round(values[LAG_COUNT] - values[LAG_UNDER_LIMIT])
+
+
+LAG_COUNT = "omnilive_event_loop_lag_seconds_count"
+LAG_UNDER_LIMIT = 'omnilive_event_loop_lag_seconds_bucket{le="0.1"}'
 
 
 def _wait_idle(url: str, timeout: float = 30.0) -> None:
@@ -259,7 +287,7 @@ def _wait_idle(url: str, timeout: float = 30.0) -> None:
 HEADER = (
     f"{'calls':>5} {'healthy':>7} {'up':>5} {'worst gap':>9} {'p99 gap':>8} {'>100ms':>6} "
     f"{'events ok':>9} {'answer p50/p95':>15} {'server':>6} {'loadgen':>7} {'other':>6} "
-    f"{'client lag worst/p99':>20}"
+    f"{'client lag worst/p99':>20} {'server stalls':>13}"
 )
 
 
@@ -279,7 +307,7 @@ def row(r: LevelResult) -> str:
         f"{r.level:5d} {'yes' if r.healthy else 'NO':>7} {r.connected:5d} "
         f"{_ms(r.worst_gap_s):>6} ms {_ms(r.p99_gap_s):>5} ms {r.gaps_over:6d} "
         f"{events:>9} {answer:>15} {r.server_cores:6.2f} {r.loadgen_cores:7.2f} "
-        f"{r.other_cores:6.2f} {lag:>20}"
+        f"{r.other_cores:6.2f} {lag:>20} {'n/a' if r.server_stalls is None else r.server_stalls:>13}"
     )
 
 

@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 
 #: Expressions change slowly; one look a second is enough and costs ~8% of a core.
 EMOTION_FPS = 1.0
+#: With no face for this long (the camera is on the homework, or nobody is there),
+#: faces are looked for every IDLE_LOOK_S instead: face detection is the costly part,
+#: and a face that comes back is still seen within a few seconds.
+IDLE_AFTER_S = 10.0
+IDLE_LOOK_S = 3.0
 
 
 def to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
@@ -69,6 +74,9 @@ class CameraSampler:
         self._started_at = started_at
         self.emotion_enabled = False
         self.tracker = EmotionTracker()
+        self.looks = 0
+        self._last_face_at = 0.0  # call time; the call's start counts as a face
+        self._next_look_at = 0.0
 
     def detach(self) -> None:
         """The call has ended: drop the callbacks into it (they would keep it in a cycle)."""
@@ -95,10 +103,15 @@ class CameraSampler:
             wanted = scenario if scenario is not None and scenario.video_fps > 0 else None
             # Conversion and the scenario's own frame checks (a few ms each) in one thread hop.
             rgb, sample = await asyncio.to_thread(_convert_and_push, frame, now, wanted)
-            if self.emotion_enabled:
+            if self.emotion_enabled and now >= self._next_look_at:
                 await self._read_emotion(rgb, now)
             del rgb, sample  # no frame outlives its sample
             await asyncio.sleep(max(0.0, 1.0 / fps - (time.monotonic() - started)))
+
+    def look_interval(self, now: float) -> float:
+        """Seconds until the next look for faces, at call time `now`."""
+        idle = now - self._last_face_at >= IDLE_AFTER_S
+        return IDLE_LOOK_S if idle else 1.0 / EMOTION_FPS
 
     async def _read_emotion(self, rgb: NDArray[np.uint8], now: float) -> None:
         try:
@@ -107,6 +120,11 @@ class CameraSampler:
             logger.warning("emotion reading off: %s", exc)
             self.emotion_enabled = False
             return
+        self.looks += 1
+        if faces:
+            self._last_face_at = now
+        # The sampling loop's own timing is kept: 0.9 s, so a 1 fps loop looks every frame.
+        self._next_look_at = now + 0.9 * self.look_interval(now)
         changed = self.tracker.push(faces, now)
         self._on_emotion(
             self.tracker.state,
