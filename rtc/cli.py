@@ -170,9 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rtc.heap import limit_arenas
+    from rtc.heap import tune_malloc
 
-    limit_arenas()  # first: the codec and inference threads take arenas as they start
+    tune_malloc()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )

@@ -100,3 +100,16 @@ def test_malloc_arenas_are_capped_unless_the_operator_chose(
     assert limit_arenas() is False  # the operator's setting stands
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     assert limit_arenas() is sys.platform.startswith("linux")
+
+
+def test_the_mmap_threshold_is_fixed_unless_the_operator_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from rtc.heap import fix_mmap_threshold
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert fix_mmap_threshold() is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    assert fix_mmap_threshold() is sys.platform.startswith("linux")
