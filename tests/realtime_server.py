@@ -5,7 +5,9 @@ commit, text or audio responses streamed in deltas, response.cancel honoured),
 records every event it receives, and can drop its connections on demand. A
 test scripts function calls in `tool_calls`: each response.create that offers
 tools takes the next one and answers with it (a function_call output item)
-instead of speaking; once they are used up it speaks `answer`.
+instead of speaking; once they are used up it speaks `answer`. As some Realtime
+endpoints do (OpenAI's among them), it refuses a response.create in the conversation
+(an `error` event) while a function call it made has no function_call_output yet.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class ScriptedRealtime:
     """Function calls to answer with, in order: {"name": ..., "arguments": {...}}."""
     answer: str = "Let me think about that."
     """The words of an audio response that has no `input` (a conversation turn)."""
+    require_call_outputs: bool = True
+    """Refuse a conversation response while a function call still has no output."""
+    calls_made: list[str] = field(default_factory=list)
+    """The call_id of every function call answered with, in order."""
     received: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
@@ -72,6 +78,7 @@ class ScriptedRealtime:
         self.headers.append(dict(ws.request.headers) if ws.request else {})
         cancelled: set[str] = set()
         streaming: set[asyncio.Task[None]] = set()
+        awaiting: list[str] = []  # function calls made on this connection, still without output
         await ws.send(json.dumps({"type": "session.created", "session": {"id": self._id("sess")}}))
         try:
             async for message in ws:
@@ -90,8 +97,17 @@ class ScriptedRealtime:
                     for word in self.heard.split():
                         await ws.send(json.dumps({"type": "conversation.item.input_audio_transcription.delta", "item_id": item, "delta": word + " "}))  # fmt: skip
                     await ws.send(json.dumps({"type": "conversation.item.input_audio_transcription.completed", "item_id": item, "transcript": self.heard}))  # fmt: skip
+                elif kind == "conversation.item.create":
+                    created = event.get("item") or {}
+                    if created.get("type") == "function_call_output":
+                        with contextlib.suppress(ValueError):
+                            awaiting.remove(str(created.get("call_id")))
+                elif kind == "response.create" and self._refused(event["response"], awaiting):
+                    await ws.send(json.dumps({"type": "error", "error": {"type": "invalid_request_error", "code": "function_call_output_missing", "message": f"function calls {awaiting} have no output"}}))  # fmt: skip
                 elif kind == "response.create":
-                    task = asyncio.create_task(self._respond(ws, event["response"], cancelled))
+                    task = asyncio.create_task(
+                        self._respond(ws, event["response"], cancelled, awaiting)
+                    )
                     streaming.add(task)
                     task.add_done_callback(streaming.discard)
                 elif kind == "response.cancel":
@@ -103,8 +119,16 @@ class ScriptedRealtime:
                 task.cancel()
             self.connections.remove(ws)
 
+    def _refused(self, request: dict[str, Any], awaiting: list[str]) -> bool:
+        in_conversation = request.get("conversation") != "none"
+        return self.require_call_outputs and in_conversation and bool(awaiting)
+
     async def _respond(
-        self, ws: ServerConnection, request: dict[str, Any], cancelled: set[str]
+        self,
+        ws: ServerConnection,
+        request: dict[str, Any],
+        cancelled: set[str],
+        awaiting: list[str],
     ) -> None:
         rid, item = self._id("resp"), self._id("item")
         send = ws.send
@@ -115,7 +139,7 @@ class ScriptedRealtime:
         )
         status = "completed"
         if request.get("tools") and self.tool_calls:
-            await self._call_function(ws, rid, item, self.tool_calls.pop(0))
+            await self._call_function(ws, rid, item, self.tool_calls.pop(0), awaiting)
         elif request.get("output_modalities") == ["text"]:
             words = self.translation.split(" ")
             if "language code" in request.get("instructions", ""):
@@ -135,10 +159,17 @@ class ScriptedRealtime:
         await send(json.dumps({"type": "response.done", "response": {"id": rid, "status": status}}))
 
     async def _call_function(
-        self, ws: ServerConnection, rid: str, item: str, call: dict[str, Any]
+        self,
+        ws: ServerConnection,
+        rid: str,
+        item: str,
+        call: dict[str, Any],
+        awaiting: list[str],
     ) -> None:
         arguments = json.dumps(call.get("arguments", {}))
         output = {"id": item, "type": "function_call", "call_id": self._id("call"), "name": call["name"]}  # fmt: skip
+        awaiting.append(output["call_id"])  # before the client can answer it
+        self.calls_made.append(output["call_id"])
         await ws.send(json.dumps({"type": "response.output_item.added", "response_id": rid, "item": {**output, "arguments": ""}}))  # fmt: skip
         await ws.send(json.dumps({"type": "response.function_call_arguments.delta", "response_id": rid, "item_id": item, "call_id": output["call_id"], "delta": arguments}))  # fmt: skip
         await ws.send(json.dumps({"type": "response.function_call_arguments.done", "response_id": rid, "item_id": item, "call_id": output["call_id"], "name": call["name"], "arguments": arguments}))  # fmt: skip

@@ -6,13 +6,23 @@ import asyncio
 import base64
 import json
 import time
+from collections.abc import AsyncGenerator
 
 import numpy as np
 import pytest
 
 from clients.python.client import CallClient
+from model.dialogue import (
+    DialogueDone,
+    DialogueOutput,
+    DialogueRequest,
+    SpeechOut,
+    TextDelta,
+    Tool,
+    ToolCall,
+)
 from model.errors import ModelLoadError
-from model.remote.backend import RemoteModel, RemoteSession
+from model.remote.backend import INTERRUPTED, RemoteModel, RemoteSession
 from model.remote.connection import RemoteConfig, UpstreamLost
 from rtc.vad import SileroVAD
 from tests.conftest import Clips, servers_for, wait_until
@@ -189,16 +199,6 @@ def test_serve_picks_the_model_backends_from_the_command_line(
 
 
 async def test_converse_sends_instructions_and_tools_and_returns_the_tool_results() -> None:
-    from model.dialogue import (
-        DialogueDone,
-        DialogueOutput,
-        DialogueRequest,
-        SpeechOut,
-        TextDelta,
-        Tool,
-        ToolCall,
-    )
-
     asked: list[dict[str, object]] = []
 
     async def check(arguments: dict[str, object]) -> dict[str, object]:
@@ -250,8 +250,6 @@ async def test_converse_sends_instructions_and_tools_and_returns_the_tool_result
 
 
 async def test_a_spoken_turn_already_heard_is_not_sent_twice_and_barge_in_cancels() -> None:
-    from model.dialogue import DialogueRequest, SpeechOut
-
     async with scripted_realtime(audio_chunks=50, chunk_interval_s=0.05) as script:
         session = _model(script).session()
         try:
@@ -277,3 +275,117 @@ async def test_a_spoken_turn_already_heard_is_not_sent_twice_and_barge_in_cancel
     assert not script.of_type("conversation.item.create")  # no text copy of the utterance
     assert script.of_type("response.cancel")[0]["response_id"].startswith("resp_")
     assert len(got) < 50
+
+
+def _slow_tool(started: asyncio.Event, cancelled: list[str]) -> Tool:
+    """A check_answer whose handler waits until it is cancelled (a slow CAS, a hung lookup)."""
+
+    async def check(arguments: dict[str, object]) -> dict[str, object]:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(str(arguments.get("utterance")))
+            raise
+        return {"correct": True}
+
+    return Tool("check_answer", "Check the answer.", {"type": "object"}, check)
+
+
+def _upstream_turns(script: ScriptedRealtime) -> list[str]:
+    """What the turns put in the upstream conversation, in order."""
+    kinds: list[str] = []
+    for event in script.received:
+        if event["type"] == "conversation.item.create":
+            item = event["item"]
+            kinds.append(f"output {item['call_id']}" if "call_id" in item else "user message")
+        elif event["type"] in ("response.create", "response.cancel"):
+            kinds.append(event["type"])
+    return kinds
+
+
+async def test_barge_in_during_a_tool_call_answers_the_call_and_asks_for_nothing_more() -> None:
+    started, cancelled = asyncio.Event(), list[str]()
+    tool = _slow_tool(started, cancelled)
+    check = {"name": "check_answer", "arguments": {"utterance": "x = 5"}}
+    # The scripted upstream refuses any response while one of its function calls has no output.
+    async with scripted_realtime(tool_calls=[check], answer="Let's try again.") as script:
+        session = _model(script).session()
+        try:
+            request = DialogueRequest("Tutor.", text="x = 5", tools=(tool,), sample_rate=24_000)
+            outputs: list[DialogueOutput] = []
+
+            async def listen() -> None:
+                async for output in session.converse(request):
+                    outputs.append(output)
+
+            task = asyncio.create_task(listen())
+            await asyncio.wait_for(started.wait(), timeout=10)
+            task.cancel()  # barge-in while the handler runs
+            await asyncio.gather(task, return_exceptions=True)
+            assert cancelled == ["x = 5"]  # the handler itself was cancelled, not left running
+            assert not any(isinstance(o, ToolCall) for o in outputs)
+            # The next turn is answered normally: the upstream has no call left unanswered.
+            again = DialogueRequest("Tutor.", text="x = 4", tools=(tool,), sample_rate=24_000)
+            answer = [o async for o in session.converse(again)]
+            assert answer[-1] == DialogueDone("Let's try again.")
+            assert not session._background  # the send of the abandoned outputs is over
+        finally:
+            await session.aclose()
+    (call_id,) = script.calls_made
+    outputs_sent = [
+        e["item"]
+        for e in script.of_type("conversation.item.create")
+        if e["item"]["type"] == "function_call_output"
+    ]
+    assert outputs_sent == [
+        {"type": "function_call_output", "call_id": call_id, "output": json.dumps(INTERRUPTED)}
+    ]
+    # The call's output went up before the next turn, and no response was asked for after it.
+    assert _upstream_turns(script) == [
+        "user message",
+        "response.create",
+        f"output {call_id}",
+        "user message",
+        "response.create",
+    ]
+    assert not script.of_type("error")
+
+
+async def test_a_turn_abandoned_after_its_tool_ran_sends_the_real_result() -> None:
+    check = {"name": "check_answer", "arguments": {"utterance": "x = 4"}}
+    asked: list[dict[str, object]] = []
+
+    async def handler(arguments: dict[str, object]) -> dict[str, object]:
+        asked.append(arguments)
+        return {"correct": True, "feedback": "Yes."}
+
+    tool = Tool("check_answer", "Check the answer.", {"type": "object"}, handler)
+    async with scripted_realtime(tool_calls=[check], answer="Well done.") as script:
+        session = _model(script).session()
+        try:
+            request = DialogueRequest("Tutor.", text="x = 4", tools=(tool,), sample_rate=24_000)
+            stream = session.converse(request)
+            assert isinstance(stream, AsyncGenerator)
+            async for output in stream:
+                if isinstance(output, ToolCall):
+                    break  # the consumer stops listening as soon as the tool has run
+            await stream.aclose()
+            again = DialogueRequest("Tutor.", text="next", tools=(tool,), sample_rate=24_000)
+            assert [o async for o in session.converse(again)][-1] == DialogueDone("Well done.")
+        finally:
+            await session.aclose()
+    assert asked == [{"utterance": "x = 4"}]
+    (sent,) = [
+        e["item"]
+        for e in script.of_type("conversation.item.create")
+        if e["item"]["type"] == "function_call_output"
+    ]
+    assert json.loads(sent["output"]) == {"correct": True, "feedback": "Yes."}
+    assert _upstream_turns(script) == [
+        "user message",
+        "response.create",
+        f"output {sent['call_id']}",
+        "user message",
+        "response.create",
+    ]

@@ -1,27 +1,32 @@
 """Scenarios on a backend that converses: real calls through the `remote` backend against
 the scripted Realtime server (the real one needs GPUs), which plays the model.
 
-The tutor's verdicts still come from its CAS (called by the model as a tool), the
-explainer sends its frames and instructions with the question and cites the rule the
-model looked up, and the interpreter asks the model to translate.
+The tutor's verdicts still come from its CAS (called by the model as a tool), even
+when the student interrupts while it checks; the explainer sends its frames and
+instructions with the question and cites the rule the model looked up, and the
+interpreter asks the model to translate.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 import numpy as np
+import pytest
 
+import tutor.scenario
 from clients.python.client import CallClient, StillImageTrack
 from model.embedded.backend import EmbeddedModel
-from model.remote.backend import RemoteModel
+from model.remote.backend import INTERRUPTED, RemoteModel
 from model.remote.connection import RemoteConfig
 from model.tone import ToneModel
 from rtc.vad import SileroVAD
 from tests.conftest import servers_for, wait_until
 from tests.realtime_server import ScriptedRealtime, scripted_realtime
+from tutor.answers import check_answer
 
 
 def _model(script: ScriptedRealtime) -> RemoteModel:
@@ -160,3 +165,63 @@ async def test_interpreter_asks_the_model_to_translate(vad: SileroVAD) -> None:
     ]
     assert len(translations) == 1 and "to Spanish" in translations[0]["instructions"]
     assert translations[0]["input"][0]["content"][0]["text"] == "Where is the train station?"
+
+
+async def test_barge_in_while_the_cas_checks_still_answers_the_models_call(
+    vad: SileroVAD, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CAS is held inside check_answer until the test lets it go: the student interrupts
+    # while the model's tool call runs.
+    entered, gate = threading.Event(), threading.Event()
+
+    def slow_check(*args: Any) -> Any:
+        entered.set()
+        gate.wait(30)
+        return check_answer(*args)
+
+    monkeypatch.setattr(tutor.scenario, "check_answer", slow_check)
+    check = {"name": "check_answer", "arguments": {"utterance": "x equals 5"}}
+    try:
+        async with (
+            scripted_realtime(tool_calls=[check], answer="Try once more.") as script,
+            servers_for(_model(script), vad) as make,
+        ):
+            server = make()
+            async with CallClient(server.http, session={"scenario": "tutor"}) as call:
+                await call.wait_for("session.created")
+                call.send_text("solve 2x + 3 = 11")
+                await call.wait_for("tutor.problem", timeout=15)
+                await call.wait_for("response.done", timeout=15)
+                mark = len(call.events)
+                call.send_text("x = 5")
+                await wait_until(entered.is_set, timeout=15)
+                call.send({"type": "response.cancel"})
+                cancelled = await call.wait_for("response.done", after=mark, timeout=15)
+                gate.set()
+                mark = len(call.events)
+                call.send_text("x = 4")
+                done = await call.wait_for("response.done", after=mark, timeout=15)
+                errors = call.of_type("error")
+    finally:
+        gate.set()
+    assert cancelled["response"]["status"] == "cancelled"
+    assert done["response"]["status"] == "completed" and not errors
+    assert not call.of_type("tutor.check")  # the interrupted check gave no verdict
+    # Upstream: the interrupted call got its output, then nothing until the next turn.
+    (call_id,) = script.calls_made
+    turns = [  # the conversation's items and its responses (not the tutor's spoken lines)
+        e["item"].get("call_id") or e["item"]["content"][0]["text"]
+        if e["type"] == "conversation.item.create"
+        else "response.create"
+        for e in script.received
+        if e["type"] == "conversation.item.create"
+        or (e["type"] == "response.create" and "tools" in e["response"])
+    ]
+    assert turns == ["x = 5", "response.create", call_id, "x = 4", "response.create"]
+    (output,) = [
+        e["item"]
+        for e in script.of_type("conversation.item.create")
+        if e["item"]["type"] == "function_call_output"
+    ]
+    assert json.loads(output["output"]) == INTERRUPTED
+    assert not script.of_type("error")

@@ -21,7 +21,11 @@ How the session's requests map onto the Realtime protocol:
   calls no tool.
 - barge-in: a synthesize or converse consumer cancelled mid-answer sends response.cancel, and
   the gateway's `truncate` becomes conversation.item.truncate of the last audio
-  item, at what was played (capped at what was received).
+  item, at what was played (capped at what was received). A converse abandoned
+  with function calls not yet answered (a handler still running) still sends a
+  function_call_output for each (INTERRUPTED, or the result if the handler had
+  finished) and no response.create: some upstreams refuse the next response while
+  a call of theirs has no output.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ logger = logging.getLogger("omnilive.remote")
 REALTIME_RATE = 24_000
 #: Audio sent per input_audio_buffer.append (0.5 s).
 APPEND_SAMPLES = REALTIME_RATE // 2
+#: The output of a function call whose turn was abandoned before its handler finished.
+INTERRUPTED = {"error": "cancelled: the user interrupted"}
 
 
 def encode_pcm(audio: NDArray[np.float32], rate: int = INPUT_SAMPLE_RATE) -> list[str]:
@@ -83,6 +89,12 @@ def image_url(rgb: NDArray[np.uint8]) -> str:
     if not ok:
         raise ModelError("could not encode a frame as JPEG")
     return "data:image/jpeg;base64," + base64.b64encode(jpeg.tobytes()).decode("ascii")
+
+
+def function_call_output(call_id: str, result: Any) -> dict[str, Any]:
+    """The conversation.item.create that hands a function call's result to the upstream."""
+    item = {"type": "function_call_output", "call_id": call_id, "output": result_json(result)}
+    return {"type": "conversation.item.create", "item": item}
 
 
 def _user_text(text: str) -> list[dict[str, Any]]:
@@ -280,29 +292,60 @@ class RemoteSession(OmniSession):
         if request.tools:
             response["tools"] = [tool.schema() for tool in request.tools]
         words: list[str] = []
-        for round_ in range(MAX_TOOL_ROUNDS + 1):
-            if request.tools:
-                response["tool_choice"] = "auto" if round_ < MAX_TOOL_ROUNDS else "none"
-            await ex.send({"type": "response.create", "response": dict(response)})
-            calls: dict[str, tuple[str, object]] = {}
-            stream = self._stream_response(ex, request.sample_rate, calls)
-            async with contextlib.aclosing(stream):
-                async for output in stream:
-                    if isinstance(output, TextDelta):
-                        words.append(output.text)
-                    yield output
-            if not calls:
-                break
-            for call_id, (name, arguments) in calls.items():
-                call = await run_tool(request.tools, call_id, name, arguments)
-                yield call
-                output_item = {
-                    "type": "function_call_output",
-                    "call_id": call_id,
-                    "output": result_json(call.result),
-                }
-                await ex.send({"type": "conversation.item.create", "item": output_item})
-        yield DialogueDone("".join(words).strip())
+        calls: dict[str, tuple[str, object]] = {}
+        """Every function call the upstream asked for in this turn (call_id -> name, arguments)."""
+        results: dict[str, Any] = {}
+        answered: set[str] = set()
+        try:
+            for round_ in range(MAX_TOOL_ROUNDS + 1):
+                if request.tools:
+                    response["tool_choice"] = "auto" if round_ < MAX_TOOL_ROUNDS else "none"
+                await ex.send({"type": "response.create", "response": dict(response)})
+                stream = self._stream_response(ex, request.sample_rate, calls)
+                async with contextlib.aclosing(stream):
+                    async for output in stream:
+                        if isinstance(output, TextDelta):
+                            words.append(output.text)
+                        yield output
+                pending = [call_id for call_id in calls if call_id not in answered]
+                if not pending:
+                    break
+                for call_id in pending:
+                    name, arguments = calls[call_id]
+                    call = await run_tool(request.tools, call_id, name, arguments)
+                    results[call_id] = call.result
+                    yield call
+                    await ex.send(function_call_output(call_id, call.result))
+                    answered.add(call_id)
+            yield DialogueDone("".join(words).strip())
+        finally:
+            if unanswered := [call_id for call_id in calls if call_id not in answered]:
+                # Abandoned (barge-in, a fault) with calls the upstream still waits on: a
+                # function call left without output makes some upstreams refuse the next
+                # response. Answer each one, and ask for no response to this turn.
+                await self._answer_abandoned(
+                    [
+                        function_call_output(call_id, results.get(call_id, INTERRUPTED))
+                        for call_id in unanswered
+                    ]
+                )
+
+    async def _answer_abandoned(self, outputs: list[dict[str, Any]]) -> None:
+        """Send the outputs of an abandoned turn's calls, even from a cancelled consumer.
+
+        The request lock, still held by the abandoned turn, keeps the next request behind
+        them; they go from a task so that a second cancellation cannot cut the list short
+        (the task is tracked, and `aclose` waits for it)."""
+
+        async def send_all() -> None:
+            for event in outputs:
+                await self.upstream.send(event)
+
+        task = asyncio.get_running_loop().create_task(send_all(), name="remote abandoned calls")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        logger.info("turn abandoned with %d function call(s) pending: answering them", len(outputs))
+        await asyncio.shield(task)
 
     async def _stream_response(
         self,
