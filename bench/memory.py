@@ -1,6 +1,6 @@
 """Server memory: RSS per additional call, and whether memory stays flat over many calls.
 
-    .venv/bin/python -m bench.memory [--levels 1,4,8,12] [--calls 60] [--no-tone]
+    .venv/bin/python -m bench.memory [--levels 1,4,8] [--calls 60] [--no-tone]
 
 Every reading is of `omnilive serve` in a child process: RSS, OS threads (the
 codecs' own threads included) and open file descriptors from /proc, active
@@ -15,6 +15,8 @@ phone's, and reads the face once a second).
    answer. Once the level is reached and the server has settled, its RSS is
    read (median of five readings). The slope of a least-squares line through
    the levels is what one more call costs. Target (issue 6): <= 40 MB a call.
+   Keep the levels within the machine's capacity (`bench.capacity`): past it
+   the server refuses new calls with 503 server_overloaded.
    Before the first level two calls speak at once and hang up, so the models'
    working memory (at most two inferences run together) is already in place.
 2. Flat memory: `--calls` calls one after another: connect, say "Say that
@@ -250,7 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--levels", default="1,4,8,12", help="concurrent calls, comma-separated")
+    parser.add_argument("--levels", default="1,4,8", help="concurrent calls, comma-separated")
     parser.add_argument("--calls", type=int, default=60, help="sequential calls (e.g. 200)")
     parser.add_argument("--fps", type=int, default=15, help="camera frames a second")
     parser.add_argument("--no-tone", action="store_true", help="skip the tone-backend baseline")

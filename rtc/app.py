@@ -23,6 +23,7 @@ from rtc.api import router as api_router
 from rtc.config import ServerConfig
 from rtc.errors import GatewayError, PayloadTooLarge, Unauthorized
 from rtc.gateway import Gateway
+from rtc.load import watch as watch_loop
 from rtc.realtime_ws import router as realtime_ws_router
 from rtc.signaling import ERROR_SCHEMA, router
 from rtc.vad import SileroVAD
@@ -95,7 +96,10 @@ def create_app(
         logger.info("ready: backend=%s max_calls=%d", the_model.name, config.max_calls)
         background = [
             asyncio.create_task(_retention(gateway), name="omnilive retention"),
-            asyncio.create_task(_watch_loop_lag(gateway), name="omnilive loop lag"),
+            asyncio.create_task(
+                watch_loop(gateway.load, gateway.metrics, lambda: len(gateway.registry)),
+                name="omnilive loop lag",
+            ),
         ]
         try:
             yield
@@ -158,27 +162,6 @@ def create_app(
             max_age=600,
         )
     return app
-
-
-LAG_PROBE_S = 0.05
-#: A wake-up this late is logged: every call's outgoing audio stalled as long.
-LAG_WARNING_S = 0.1
-
-
-async def _watch_loop_lag(gateway: Gateway) -> None:
-    """Measure how late the loop runs a timer: the stall that media, and so callers, hear."""
-    loop = asyncio.get_running_loop()
-    while True:
-        due = loop.time() + LAG_PROBE_S
-        await asyncio.sleep(LAG_PROBE_S)
-        lag = max(0.0, loop.time() - due)
-        gateway.metrics.loop_lag.observe(lag)
-        if lag >= LAG_WARNING_S:
-            logger.warning(
-                "event loop ran %.0f ms late (%d calls): outgoing audio stalled",
-                lag * 1000,
-                len(gateway.registry),
-            )
 
 
 async def _retention(gateway: Gateway) -> None:

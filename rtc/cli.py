@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="concurrent calls before new ones get 429",
     )
     serve.add_argument(
+        "--overload-lag-ms",
+        type=float,
+        default=defaults.overload_lag_ms,
+        help="refuse new calls (503) while the event loop runs this late, median of the "
+        "last 5 s (0: never)",
+    )
+    serve.add_argument(
         "--ice-server",
         action="append",
         default=[],
@@ -193,6 +200,7 @@ def _serve(args: argparse.Namespace) -> int:
         remote_url=args.remote_url,
         remote_model=args.remote_model,
         max_calls=args.max_calls,
+        overload_lag_ms=args.overload_lag_ms,
         ice_servers=args.ice_server,
         cors_origins=args.cors_origin,
         peer_timeout_s=args.peer_timeout,

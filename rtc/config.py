@@ -33,6 +33,9 @@ class ServerConfig:
     remote_model: str | None = None
     max_calls: int = 16
     """Concurrent calls; more are refused with 429 and Retry-After."""
+    overload_lag_ms: float = 50.0
+    """New calls are refused with 503 while the event loop's timers run this late (the
+    median of the last 5 s): the machine is past what it can carry. 0: never."""
     max_body_bytes: int = 128 * 1024
     """Largest accepted offer body (SDP or multipart)."""
     ice_servers: list[str] = field(default_factory=list)

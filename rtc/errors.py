@@ -8,6 +8,7 @@ GatewayError                    base; carries an HTTP status and a protocol erro
 ├── UnsupportedMediaType (415)
 ├── TooManyCalls (429)          call limit reached; has retry_after_s
 │   └── RateLimited (429)       too many new calls from one address
+├── Overloaded (503)            the event loop runs late: no new calls for now
 └── ShuttingDown (503)          the server is draining; has retry_after_s
 """
 
@@ -80,6 +81,15 @@ class RateLimited(TooManyCalls):
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message, retry_after_s=retry_after_s, code="rate_limit_exceeded")
+
+
+class Overloaded(GatewayError):
+    status = 503
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message, code="server_overloaded")
+        self.retry_after_s = retry_after_s
 
 
 class ShuttingDown(GatewayError):

@@ -17,8 +17,9 @@ from rtc.auth import Authenticator, Grant
 from rtc.call import Call, CallSettings
 from rtc.call_base import BaseCall
 from rtc.config import ServerConfig
-from rtc.errors import GatewayError, RateLimited, ShuttingDown
+from rtc.errors import GatewayError, Overloaded, RateLimited, ShuttingDown
 from rtc.limits import AddressLimiter
+from rtc.load import LoopLoad
 from rtc.metrics import Metrics
 from rtc.records import ConversationStore, recorded_payload
 from rtc.registry import CallRegistry
@@ -69,6 +70,8 @@ class Gateway:
             if config.data_dir
             else None
         )
+        self.load = LoopLoad()
+        """How late the event loop runs (rtc/load.py watches it while the app runs)."""
         self.draining = False
         """Set on SIGTERM: new calls get 503 while the open ones are ended."""
 
@@ -87,16 +90,10 @@ class Gateway:
     async def open_call(
         self, sdp: str, session: Mapping[str, Any] | None, grant: Grant | None = None
     ) -> Call:
-        if self.draining:
-            raise ShuttingDown("the server is shutting down; try another server or retry later")
+        self._reserve()
         if grant is not None and grant.session is not None:
             # The client secret's session first, then what the offer itself asks for.
             session = merge(grant.session, session or {})
-        try:
-            self.registry.reserve()
-        except GatewayError:
-            self.metrics.limit_hits.labels("max_calls").inc()
-            raise
         call: Call | None = None
         try:
             call = Call(**self._call_parts())
@@ -115,15 +112,9 @@ class Gateway:
         self, session: Mapping[str, Any] | None, grant: Grant | None = None
     ) -> WebSocketCall:
         """A Realtime WebSocket session, counted and limited like a WebRTC call."""
-        if self.draining:
-            raise ShuttingDown("the server is shutting down; try another server or retry later")
+        self._reserve()
         if grant is not None and grant.session is not None:
             session = merge(grant.session, session or {})
-        try:
-            self.registry.reserve()
-        except GatewayError:
-            self.metrics.limit_hits.labels("max_calls").inc()
-            raise
         try:
             call = WebSocketCall(**self._call_parts())
             call.open(session)
@@ -134,6 +125,23 @@ class Gateway:
             raise
         self._admitted(call, grant)
         return call
+
+    def _reserve(self) -> None:
+        """A slot for a new call, unless the server is draining, overloaded or full."""
+        if self.draining:
+            raise ShuttingDown("the server is shutting down; try another server or retry later")
+        if self.load.overloaded(self.config.overload_lag_ms / 1000):
+            self.metrics.limit_hits.labels("overload").inc()
+            self.metrics.calls_rejected.labels("server_overloaded").inc()
+            raise Overloaded(
+                "this server is at the limit of what its CPU can carry (its event loop runs "
+                f"{1000 * self.load.typical_lag_s:.0f} ms late); try again shortly or another server"
+            )
+        try:
+            self.registry.reserve()
+        except GatewayError:
+            self.metrics.limit_hits.labels("max_calls").inc()
+            raise
 
     def _call_parts(self) -> dict[str, Any]:
         return {
