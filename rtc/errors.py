@@ -8,8 +8,9 @@ GatewayError                    base; carries an HTTP status and a protocol erro
 ├── UnsupportedMediaType (415)
 ├── TooManyCalls (429)          call limit reached; has retry_after_s
 │   └── RateLimited (429)       too many new calls from one address
-├── Overloaded (503)            the event loop runs late: no new calls for now
-└── ShuttingDown (503)          the server is draining; has retry_after_s
+└── Unavailable (503)           no new calls here for now; has retry_after_s
+    ├── Overloaded              the event loop runs late
+    └── ShuttingDown            the server is draining
 """
 
 from __future__ import annotations
@@ -83,22 +84,25 @@ class RateLimited(TooManyCalls):
         super().__init__(message, retry_after_s=retry_after_s, code="rate_limit_exceeded")
 
 
-class Overloaded(GatewayError):
+class Unavailable(GatewayError):
+    """503: this server takes no new calls for now; another server, or a retry, may."""
+
     status = 503
     error_type = "server_error"
 
-    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
-        super().__init__(message, code="server_overloaded")
+    def __init__(self, message: str, *, code: str, retry_after_s: int = 5) -> None:
+        super().__init__(message, code=code)
         self.retry_after_s = retry_after_s
 
 
-class ShuttingDown(GatewayError):
-    status = 503
-    error_type = "server_error"
-
+class Overloaded(Unavailable):
     def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
-        super().__init__(message, code="server_shutting_down")
-        self.retry_after_s = retry_after_s
+        super().__init__(message, code="server_overloaded", retry_after_s=retry_after_s)
+
+
+class ShuttingDown(Unavailable):
+    def __init__(self, message: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(message, code="server_shutting_down", retry_after_s=retry_after_s)
 
 
 class InvalidEvent(Exception):
