@@ -126,11 +126,16 @@ class Gateway:
         self._admitted(call, grant)
         return call
 
+    @property
+    def overloaded(self) -> bool:
+        """New calls are refused: the event loop runs `overload_lag_ms` late (rtc/load.py)."""
+        return self.load.overloaded(self.config.overload_lag_ms / 1000)
+
     def _reserve(self) -> None:
         """A slot for a new call, unless the server is draining, overloaded or full."""
         if self.draining:
             raise ShuttingDown("the server is shutting down; try another server or retry later")
-        if self.load.overloaded(self.config.overload_lag_ms / 1000):
+        if self.overloaded:
             self.metrics.limit_hits.labels("overload").inc()
             self.metrics.calls_rejected.labels("server_overloaded").inc()
             raise Overloaded(

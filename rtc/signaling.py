@@ -177,7 +177,7 @@ async def healthz(request: Request) -> dict[str, Any]:
         "max_calls": gateway.config.max_calls,
         "auth_required": gateway.auth.required,
         "draining": gateway.draining,
-        "overloaded": gateway.load.overloaded(gateway.config.overload_lag_ms / 1000),
+        "overloaded": gateway.overloaded,
         "scenarios": sorted(gateway.scenarios),
         "capabilities": model.capabilities.as_dict(),
     }

@@ -57,7 +57,7 @@ async def test_a_second_of_speech_plays_in_order_then_silence() -> None:
     assert track.played_ms("resp_a") == 1000
 
 
-async def test_nothing_encoded_ahead_plays_after_a_clear() -> None:
+async def test_nothing_queued_before_a_clear_plays_after_it() -> None:
     track = OutputAudioTrack()
     ear = Listener()
     track.enqueue("resp_a", tone(440, 1.0))
