@@ -45,20 +45,18 @@ def _find_malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _find_malloc_trim()
 
 #: glibc's mallopt parameters (malloc.h).
-_M_ARENA_MAX = -8
 _M_MMAP_THRESHOLD = -3
-#: With glibc's default (8 per core) each codec and inference thread gets an arena of its
-#: own and the holes the calls leave in them add up: `bench.memory` measured RSS after 60
-#: sequential calls +11% over after 10 with the default, +1.1% with 2.
-ARENAS = 2
 
 
 #: Blocks this large or larger get pages of their own, given back when freed. glibc's
 #: default starts at 128 KB but rises to the largest block freed so far (up to 32 MB), so
-#: after the first call's video frames (~1 MB) every frame lands in the arenas and leaves
-#: holes there: RSS +8.7% after 200 sequential calls with the threshold free to rise,
-#: +0.9% with it fixed (`bench.memory --calls 200`).
-MMAP_THRESHOLD = 256 * 1024
+#: soon every block up to tens of MB is carved out of the arenas, and the holes calls leave
+#: there stay resident: RSS +8.7% after 200 sequential calls with the threshold free to
+#: rise, +0.9% with it fixed at 256 KB and +0.6% (after 120) at 4 MB (`bench.memory`).
+#: Not lower than 4 MB: Whisper's working buffers are 1-4 MB, and mapping fresh zeroed
+#: pages for each of them makes a transcription 1.23x slower at 256 KB and 1.11x at 1 MB,
+#: 0.99x at 4 MB, against glibc's own threshold (`python -m bench.heap`).
+MMAP_THRESHOLD = 4 * 1024 * 1024
 
 
 def _mallopt(param: int, value: int, env: str) -> bool:
@@ -74,13 +72,6 @@ def _mallopt(param: int, value: int, env: str) -> bool:
     return bool(mallopt(param, value))
 
 
-def limit_arenas(count: int = ARENAS) -> bool:
-    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does), before the threads start.
-
-    An operator's own MALLOC_ARENA_MAX wins. False when nothing was changed."""
-    return _mallopt(_M_ARENA_MAX, count, "MALLOC_ARENA_MAX")
-
-
 def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     """Serve blocks of `size` and more with mmap, always (as MALLOC_MMAP_THRESHOLD_ does).
 
@@ -89,9 +80,12 @@ def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
 
 
 def tune_malloc() -> None:
-    """Both, first thing in the server: the codec and inference threads take arenas as
-    they start."""
-    limit_arenas()
+    """First thing in the server, before the codec and inference threads allocate.
+
+    The arenas are left at glibc's default (8 per core): capping them at 2 kept RSS just
+    as flat once the threshold was fixed, but the codec, inference and event-loop threads
+    then contended for 2 arena locks, and the interpreter's answers came ~60-90 ms later
+    at p50 (`bench.latency`)."""
     fix_mmap_threshold()
 
 

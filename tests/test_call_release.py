@@ -89,19 +89,6 @@ async def test_no_trim_without_glibc() -> None:
     await trimmer.aclose()
 
 
-def test_malloc_arenas_are_capped_unless_the_operator_chose(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import sys
-
-    from rtc.heap import limit_arenas
-
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_arenas() is False  # the operator's setting stands
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    assert limit_arenas() is sys.platform.startswith("linux")
-
-
 def test_the_mmap_threshold_is_fixed_unless_the_operator_chose(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
