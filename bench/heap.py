@@ -39,7 +39,7 @@ def _child(runs: int) -> None:
     from model.embedded.asr import WhisperASR, whisper_base_dir
 
     audio = resample_int16(speech_clip(UTTERANCE, "en"), 48_000, 16_000)
-    speech = audio.astype(np.float32) / 32768
+    speech = (audio / 32768).astype(np.float32)
     asr = WhisperASR(whisper_base_dir())
     times = []
     for _ in range(runs + 2):  # the first two warm the caches
