@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.backend,
         choices=["embedded", "tone", "transformers", "remote"],
         help="model backend (tone: no models, answers with a tone; for measuring the gateway; "
-        "transformers: Qwen2.5-Omni from --model-path; remote: a Realtime endpoint at --remote-url)",
+        "transformers: Qwen3-Omni/Qwen2.5-Omni from --model-path; remote: a Realtime endpoint at --remote-url)",
     )
     serve.add_argument("--model-path", default=os.environ.get("OMNILIVE_MODEL_PATH") or None)
     serve.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -1,5 +1,7 @@
 """The `transformers` backend on tiny randomly initialised Qwen models built here (no download).
 
+Every test of the `omni` fixture runs on a Qwen2.5-Omni and on a Qwen3-Omni.
+
 Random weights say nothing sensible: these tests check that audio and frames
 reach the model, that text and audio come back, and that barge-in stops
 generation mid-stream, on the real transformers code paths.
@@ -66,11 +68,18 @@ class Recorder:
         }
 
 
-@pytest.fixture(scope="module")
-def omni(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TransformersModel, Recorder]]:
+#: How many audio tokens each Omni's encoder makes of SPEECH (1 s, 100 feature frames).
+AUDIO_TOKENS = {"qwen2_5_omni": 25, "qwen3_omni_moe": 13}
+
+
+@pytest.fixture(scope="module", params=sorted(AUDIO_TOKENS))
+def omni(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TransformersModel, Recorder]]:
     from tests import tiny_qwen  # transformers, imported only when these tests run
 
-    path = tiny_qwen.omni(tmp_path_factory.mktemp("tiny-omni"))
+    build = {"qwen2_5_omni": tiny_qwen.omni, "qwen3_omni_moe": tiny_qwen.omni3}[request.param]
+    path = build(tmp_path_factory.mktemp(request.param))
     model = TransformersModel(path, device="cpu", settings=FAST)
     model.load(lambda _msg: None)
     yield model, Recorder(model)
@@ -93,7 +102,8 @@ async def test_audio_reaches_the_thinker_and_text_comes_back(
     assert shapes["input_features"][:2] == (1, 128)  # 128 mel bins of the 1 s utterance
     assert int(omni[1].calls[0]["kwargs"]["feature_attention_mask"].sum()) == 100
     audio_id = omni[0]._tokenizer.convert_tokens_to_ids("<|AUDIO|>")
-    assert int((omni[1].calls[0]["kwargs"]["input_ids"] == audio_id).sum()) == 25
+    tokens = AUDIO_TOKENS[str(omni[0].model_type)]
+    assert int((omni[1].calls[0]["kwargs"]["input_ids"] == audio_id).sum()) == tokens
     assert omni[1].calls[0]["kwargs"]["generation_mode"] == "text"
 
 
@@ -115,6 +125,12 @@ async def test_the_talker_speaks(
     assert len(chunks[0].pcm) > 0 and chunks[0].text == "Hello there."
     text_ids, wav = omni[1].calls[0]["result"]
     assert wav.numel() * 2 == len(chunks[0].pcm)  # 24 kHz from the talker, resampled to 48 kHz
+    kwargs = omni[1].calls[0]["kwargs"]
+    assert kwargs["speaker"] == "Chelsie" and "generation_mode" not in kwargs
+    if omni[0].model_type == "qwen3_omni_moe":
+        # The thinker stops at this model's own <|im_end|>, not the released vocabulary's.
+        im_end = omni[0]._tokenizer.convert_tokens_to_ids("<|im_end|>")
+        assert kwargs["thinker_eos_token_id"] == im_end and kwargs["return_audio"] is True
 
 
 async def test_barge_in_stops_generation_within_a_step(
@@ -186,6 +202,16 @@ def test_missing_or_unsupported_models_fail_clearly_without_downloading(tmp_path
         TransformersModel(tmp_path, device="cpu").load(lambda _msg: None)
     with pytest.raises(ModelLoadError, match="unsupported device 'tpu'"):
         TransformersModel(tmp_path, device="tpu").load(lambda _msg: None)
+
+
+def test_a_qwen3_omni_without_its_talker_hears_but_does_not_speak(tmp_path: Path) -> None:
+    config = {"model_type": "qwen3_omni_moe", "enable_audio_output": False}
+    (tmp_path / "config.json").write_text(json.dumps(config))  # as the Thinking release ships
+    caps = TransformersModel(tmp_path).capabilities
+    assert caps.speech_to_text and not caps.text_to_speech and not caps.spoken_languages
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen3_omni_moe"}))
+    caps = TransformersModel(tmp_path).capabilities
+    assert caps.text_to_speech and {"en", "fr", "ko"} <= caps.spoken_languages
 
 
 async def test_a_qwen2_vl_model_sees_frames_and_writes_but_does_not_speak(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Tiny randomly initialised Qwen models saved to a directory, built from configs (no download).
 
 `omni(dir)` writes a Qwen2.5-Omni with its talker and token2wav (about 1.4 M
-parameters) plus a processor with a byte-level tokenizer made here; `vl(dir)`
+parameters) plus a processor with a byte-level tokenizer made here; `omni3(dir)`
+a Qwen3-Omni (MoE thinker, talker with its code predictor, code2wav); `vl(dir)`
 writes a Qwen2-VL. Random weights produce garbage tokens and noise: the tests
 check that inputs reach the model and tokens and audio flow, not what is said.
 """
@@ -21,6 +22,8 @@ from transformers import (
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
     Qwen2VLImageProcessorPil,
+    Qwen3OmniMoeConfig,
+    Qwen3OmniMoeForConditionalGeneration,
     WhisperFeatureExtractor,
 )
 
@@ -34,6 +37,9 @@ SPECIAL = {
     "vision_eos_token": "<|vision_eos|>",
 }
 
+#: Qwen3-Omni's thinker-side markers for the talker's text stream.
+TTS = {"pad": "<tts_pad>", "bos": "<tts_text_bos>", "eos": "<tts_text_eod>"}
+
 
 def tokenizer() -> Qwen2Tokenizer:
     """Byte-level BPE with no merges (one token per byte) and the Qwen special tokens."""
@@ -46,7 +52,10 @@ def tokenizer() -> Qwen2Tokenizer:
         pad_token="<|endoftext|>",
         extra_special_tokens=dict(SPECIAL),
     )
-    extra = ["<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    extra = [
+        "<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+        *TTS.values(),
+    ]  # fmt: skip
     tok.add_special_tokens({"additional_special_tokens": [*SPECIAL.values(), *extra]})
     return tok
 
@@ -171,4 +180,83 @@ def vl(directory: Path) -> Path:
     torch.manual_seed(0)
     Qwen2VLForConditionalGeneration(config).save_pretrained(directory)
     save_processor(directory, tok, feature_extractor=False)
+    return directory
+
+
+def omni3(directory: Path) -> Path:
+    """A Qwen3-Omni: the same tokenizer; the chat roles are told apart by their first byte."""
+    tok = tokenizer()
+    ids = _ids(tok)
+    vocab = len(tok) + (-len(tok)) % 8
+    moe = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}
+    # Qwen3 interleaves the three position axes over the rotary halves.
+    rope = {"rope_type": "default", "mrope_section": [4, 2, 2]}
+    thinker = {
+        "audio_config": {
+            "num_mel_bins": 128, "encoder_layers": 1, "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 32, "d_model": 16, "output_dim": 64, "n_window": 50,
+            "n_window_infer": 100, "downsample_hidden_size": 8,
+        },
+        # Qwen2-VL's 14-pixel patches, so the image processor above serves both models.
+        "vision_config": {
+            "depth": 2, "hidden_size": 32, "intermediate_size": 32, "num_heads": 2,
+            "out_hidden_size": 64, "patch_size": 14, "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [1],
+        },
+        "text_config": _text(vocab, rope_parameters=rope, **moe),
+        "audio_token_id": ids["audio_token"],
+        "image_token_id": ids["image_token"],
+        "video_token_id": ids["video_token"],
+        "audio_start_token_id": ids["audio_bos_token"],
+        "vision_start_token_id": ids["vision_bos_token"],
+        "user_token_id": _id(tok, "u"),
+    }  # fmt: skip
+    # The talker's vocabulary is the codebook, then 1024 control codes it never predicts
+    # except the end of speech (generate suppresses the rest).
+    codebook, groups = 64, 4
+    talker = {
+        "text_config": {
+            "vocab_size": codebook + 1024, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 16, "num_experts": 4, "num_experts_per_tok": 2,
+            "moe_intermediate_size": 16, "shared_expert_intermediate_size": 32,
+            "rope_parameters": rope,
+        },
+        "code_predictor_config": {
+            "vocab_size": codebook, "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 16, "num_code_groups": groups,
+        },
+        "num_code_groups": groups, "thinker_hidden_size": 64, "accept_hidden_layer": 1,
+        "spatial_merge_size": 2,
+        "codec_pad_id": codebook + 4, "codec_bos_id": codebook + 5,
+        "codec_eos_token_id": codebook + 6, "codec_nothink_id": codebook + 7,
+        "codec_think_bos_id": codebook + 8, "codec_think_eos_id": codebook + 9,
+        "speaker_id": {"chelsie": codebook + 10, "ethan": codebook + 11},
+        "audio_token_id": ids["audio_token"], "image_token_id": ids["image_token"],
+        "video_token_id": ids["video_token"], "vision_start_token_id": ids["vision_bos_token"],
+        "audio_start_token_id": ids["audio_bos_token"],
+    }  # fmt: skip
+    code2wav = {
+        "codebook_size": codebook, "num_quantizers": groups, "hidden_size": 32,
+        "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "num_key_value_heads": 2, "decoder_dim": 64,
+    }  # fmt: skip
+    config = Qwen3OmniMoeConfig(
+        thinker_config=thinker,
+        talker_config=talker,
+        code2wav_config=code2wav,
+        enable_audio_output=True,
+        im_start_token_id=_id(tok, "<|im_start|>"),
+        im_end_token_id=_id(tok, "<|im_end|>"),
+        tts_pad_token_id=_id(tok, TTS["pad"]),
+        tts_bos_token_id=_id(tok, TTS["bos"]),
+        tts_eos_token_id=_id(tok, TTS["eos"]),
+        system_token_id=_id(tok, "s"),
+        user_token_id=_id(tok, "u"),
+        assistant_token_id=_id(tok, "a"),
+    )
+    torch.manual_seed(0)
+    Qwen3OmniMoeForConditionalGeneration(config).save_pretrained(directory)
+    save_processor(directory, tok, feature_extractor=True)
     return directory

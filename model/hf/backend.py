@@ -1,5 +1,5 @@
-"""The `transformers` backend: one Qwen2.5-Omni (thinker + talker) or Qwen2-VL-class model
-from a local directory, shared by all calls.
+"""The `transformers` backend: one Qwen3-Omni or Qwen2.5-Omni (thinker + talker) or
+Qwen2-VL-class model from a local directory, shared by all calls.
 
 - Weights come from `--model-path` only (local_files_only: never a download); a
   missing directory, missing files or an unsupported model type or device is a
@@ -49,13 +49,18 @@ from model.types import INPUT_SAMPLE_RATE, SpeechChunk, TextLine, Transcript
 
 logger = logging.getLogger("omnilive.hf")
 
-#: Qwen2.5-Omni's talker speaks at 24 kHz.
+#: Both Omni generations' talkers speak at 24 kHz.
 TALKER_RATE = 24_000
-OMNI_TYPES = {"qwen2_5_omni"}
+QWEN3_OMNI = "qwen3_omni_moe"
+OMNI_TYPES = {"qwen2_5_omni", QWEN3_OMNI}
 VL_TYPES = {"qwen2_vl", "qwen2_5_vl"}
-#: Qwen2.5-Omni's talker speaks English and Chinese; the thinker reads and writes more.
-SPOKEN = frozenset({"en", "zh"})
-WRITTEN = frozenset({"en", "zh", "es", "fr", "de", "it", "ja", "ko"})
+#: Qwen2.5-Omni's talker speaks English and Chinese, Qwen3-Omni's ten languages (its model
+#: card); the thinkers read and write more.
+SPOKEN = {
+    "qwen2_5_omni": frozenset({"en", "zh"}),
+    QWEN3_OMNI: frozenset({"en", "zh", "fr", "de", "ru", "it", "es", "pt", "ja", "ko"}),
+}
+WRITTEN = frozenset({"en", "zh", "es", "fr", "de", "it", "ja", "ko", "pt", "ru"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class TransformersModel(OmniModel):
         self.device_request = device
         self.settings = settings or GenerationSettings()
         self.model_type: str | None = None
+        #: Loaded, and can speak.
+        self.talks = False
         self.device = "cpu"
         self._model: Any = None
         self._tokenizer: Any = None
@@ -110,23 +117,32 @@ class TransformersModel(OmniModel):
     def capabilities(self) -> Capabilities:
         pairs = frozenset((a, b) for a in WRITTEN for b in WRITTEN if a != b)
         model_type = self.model_type or self._peek_type()
-        speech = model_type in OMNI_TYPES
+        hears = model_type in OMNI_TYPES
+        talks = self.talks if self.loaded else hears and self._peek_talker()
         return Capabilities(
-            speech_to_text=speech,
-            text_to_speech=speech,
-            spoken_languages=SPOKEN if speech else frozenset(),
+            speech_to_text=hears,
+            text_to_speech=talks,
+            spoken_languages=SPOKEN.get(model_type or "", frozenset()) if talks else frozenset(),
             translation_pairs=pairs,
             vision=True,
             ocr=True,
             dialogue=True,
         )
 
-    def _peek_type(self) -> str | None:
+    def _peek_config(self) -> dict[str, Any]:
         try:
             config = json.loads((self.path / "config.json").read_text())
         except (OSError, ValueError):
-            return None
-        value = config.get("model_type")
+            return {}
+        return config if isinstance(config, dict) else {}
+
+    def _peek_talker(self) -> bool:
+        """Whether the Omni has its talker: Qwen3-Omni's Thinking and Captioner releases have
+        none."""
+        return bool(self._peek_config().get("enable_audio_output", True))
+
+    def _peek_type(self) -> str | None:
+        value = self._peek_config().get("model_type")
         return value if isinstance(value, str) else None
 
     def _pick_device(self) -> str:
@@ -167,6 +183,7 @@ class TransformersModel(OmniModel):
             except (OSError, ValueError, KeyError, ImportError) as exc:
                 raise ModelLoadError(f"cannot load the model in {self.path}: {exc}") from exc
             self.model_type = model_type
+            self.talks = model_type in OMNI_TYPES and self._peek_talker()
             self.worker = FairWorker()
             progress("transformers backend: ready")
 
@@ -177,6 +194,7 @@ class TransformersModel(OmniModel):
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         classes: dict[str, Any] = {
             "qwen2_5_omni": tf.Qwen2_5OmniForConditionalGeneration,
+            QWEN3_OMNI: tf.Qwen3OmniMoeForConditionalGeneration,
             "qwen2_vl": tf.Qwen2VLForConditionalGeneration,
             "qwen2_5_vl": tf.Qwen2_5_VLForConditionalGeneration,
         }
@@ -184,7 +202,7 @@ class TransformersModel(OmniModel):
         model = classes[model_type].from_pretrained(self.path, dtype=dtype, **local)
         self._model = model.to(self.device).eval()
         self._tokenizer = tf.AutoTokenizer.from_pretrained(self.path, **local)
-        # The processor's parts, not Qwen2_5OmniProcessor: that one insists on a video
+        # The processor's parts, not the Omni processors: they insist on a video
         # processor, which needs torchvision, and calls carry frames, not videos.
         self._images = tf.Qwen2VLImageProcessorPil.from_pretrained(self.path, **local)
         if model_type in OMNI_TYPES:
@@ -223,18 +241,7 @@ class TransformersModel(OmniModel):
         if audio is not None:
             if not self.omni:
                 raise UnsupportedError("this model cannot hear audio")
-            from transformers.models.qwen2_5_omni.processing_qwen2_5_omni import (
-                _get_feat_extract_output_lengths,
-            )
-
-            feats = self._features(
-                [audio], sampling_rate=INPUT_SAMPLE_RATE, return_attention_mask=True,
-                padding="max_length", return_tensors="pt",
-            )  # fmt: skip
-            tensors["input_features"] = feats["input_features"]
-            tensors["feature_attention_mask"] = feats["attention_mask"]
-            lengths = feats["attention_mask"].sum(-1)
-            count = int(_get_feat_extract_output_lengths(lengths)[0])  # type: ignore[no-untyped-call]
+            tensors["input_features"], tensors["feature_attention_mask"], count = self._hear(audio)
             media += tok.audio_bos_token + tok.audio_token * count + tok.audio_eos_token
         if images:
             pixels = self._images(images=[as_rgb(i) for i in images], return_tensors="pt")
@@ -262,6 +269,46 @@ class TransformersModel(OmniModel):
                 for k, v in tensors.items()
             }
         )
+
+    def _hear(self, audio: NDArray[np.float32]) -> tuple[Any, Any, int]:
+        """Log-mel features, their mask, and how many audio tokens the encoder makes of them,
+        as each model's own processor does it."""
+        from transformers.models.qwen2_5_omni import processing_qwen2_5_omni as qwen2_5
+        from transformers.models.qwen3_omni_moe import processing_qwen3_omni_moe as qwen3
+
+        if self.model_type == QWEN3_OMNI:
+            padding: dict[str, Any] = {"padding": True, "truncation": False}
+        else:
+            padding = {"padding": "max_length"}
+        feats = self._features(
+            [audio], sampling_rate=INPUT_SAMPLE_RATE, return_attention_mask=True,
+            return_tensors="pt", **padding,
+        )  # fmt: skip
+        lengths = feats["attention_mask"].sum(-1)
+        if self.model_type == QWEN3_OMNI:
+            window = self._model.config.thinker_config.audio_config.n_window
+            tokens = qwen3._get_feat_extract_output_lengths(lengths, window)  # type: ignore[no-untyped-call]
+        else:
+            tokens = qwen2_5._get_feat_extract_output_lengths(lengths)  # type: ignore[no-untyped-call]
+        return feats["input_features"], feats["attention_mask"], int(tokens[0])
+
+    def _talker_options(self, stopping: Any) -> dict[str, Any]:
+        """generate's talker_ and token2wav_ options for a spoken answer."""
+        s = self.settings
+        options: dict[str, Any] = {
+            "talker_stopping_criteria": stopping,
+            "talker_max_new_tokens": s.talker_max_new_tokens,
+        }
+        if self.model_type == QWEN3_OMNI:
+            # Qwen3-Omni's generate sets its codec's end and samples its talker as the
+            # release is meant to be run.
+            return options | {"return_audio": True}
+        codec = self._model.config.talker_config
+        return options | {
+            "talker_do_sample": False,
+            "talker_eos_token_id": [codec.tts_codec_pad_token_id, codec.tts_codec_end_token_id],
+            "token2wav_num_steps": s.token2wav_steps,
+        }
 
     def generate(self, inputs: _Inputs, cancel: Flag, emit: Emit, *, speak: bool) -> None:
         """Stream ("text", piece) items, then ("audio", int16 24 kHz) when `speak`."""
@@ -321,18 +368,11 @@ class TransformersModel(OmniModel):
                 "thinker_min_new_tokens": s.min_new_tokens,
                 "speaker": s.speaker,
             }
+            if self.model_type == QWEN3_OMNI:
+                # Its default is the released vocabulary's <|im_end|>; a model's own wins.
+                options["thinker_eos_token_id"] = tokenizer.convert_tokens_to_ids("<|im_end|>")
             if speak:
-                codec = self._model.config.talker_config
-                options |= {
-                    "talker_stopping_criteria": StoppingCriteriaList([Cancelled()]),
-                    "talker_do_sample": False,
-                    "talker_max_new_tokens": s.talker_max_new_tokens,
-                    "talker_eos_token_id": [
-                        codec.tts_codec_pad_token_id,
-                        codec.tts_codec_end_token_id,
-                    ],
-                    "token2wav_num_steps": s.token2wav_steps,
-                }
+                options |= self._talker_options(StoppingCriteriaList([Cancelled()]))
             else:
                 options["generation_mode"] = "text"
             result = self._model.generate(**kwargs, **options)
@@ -427,7 +467,7 @@ class TransformersSession(OmniSession):
     async def synthesize(
         self, text: str, language: str, *, sample_rate: int, voice: str | None = None
     ) -> AsyncIterator[SpeechChunk]:
-        if not self.model.omni:
+        if not self.model.talks:
             raise UnsupportedError("this model cannot speak")
         system = f"Repeat the user's text word for word, in {language_name(language)}."
         said: list[str] = []
@@ -443,7 +483,7 @@ class TransformersSession(OmniSession):
         most MAX_TOOL_ROUNDS rounds of calls); the words stream as they are generated, and
         Omni's talker voices the final answer once its text is complete."""
         system = system_prompt(request.instructions, request.tools)
-        speak = request.speak and self.model.omni
+        speak = request.speak and self.model.talks
         after: list[tuple[str, str]] = []
         words: list[str] = []
         for round_ in range(MAX_TOOL_ROUNDS + 1):
