@@ -72,8 +72,10 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 )
 async def create_client_secret(request: Request) -> dict[str, Any]:
     gateway = _gateway(request)
-    gateway.auth.require_api_key(request.headers.get("authorization"))
-    gateway.check_call_rate(f"client_secrets {client_address(request)}")
+    address = client_address(request)
+    with gateway.auth_attempt(address):
+        gateway.auth.require_api_key(request.headers.get("authorization"))
+    gateway.check_call_rate(f"client_secrets {address}")
     body = await _json_body(request, gateway.config.max_body_bytes)
     update = body.get("session")
     if update is not None and not isinstance(update, dict):
@@ -140,7 +142,8 @@ def _ttl(expires_after: Any, default: float) -> float:
 
 def _store(request: Request) -> ConversationStore:
     gateway = _gateway(request)
-    gateway.auth.require_api_key(request.headers.get("authorization"))
+    with gateway.auth_attempt(client_address(request)):
+        gateway.auth.require_api_key(request.headers.get("authorization"))
     if gateway.records is None:
         raise NotFound(
             "this server keeps no conversation records (started with --no-records)",
@@ -152,7 +155,7 @@ def _store(request: Request) -> ConversationStore:
 @router.get(
     "/v1/conversations",
     summary="List conversation records, newest first",
-    responses=_errors(400, 401, 404),
+    responses=_errors(400, 401, 404, 429),
 )
 async def list_conversations(
     request: Request,
@@ -167,7 +170,7 @@ async def list_conversations(
 @router.get(
     "/v1/conversations/{call_id}",
     summary="One call's conversation record",
-    responses=_errors(401, 404),
+    responses=_errors(401, 404, 429),
 )
 async def get_conversation(call_id: str, request: Request) -> dict[str, Any]:
     record = await _store(request).get(call_id)
@@ -180,7 +183,7 @@ async def get_conversation(call_id: str, request: Request) -> dict[str, Any]:
     "/v1/conversations/{call_id}",
     status_code=204,
     summary="Delete one call's conversation record",
-    responses=_errors(401, 404),
+    responses=_errors(401, 404, 429),
 )
 async def delete_conversation(call_id: str, request: Request) -> Response:
     if not await _store(request).delete(call_id):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from rtc.auth import Authenticator, Grant
 from rtc.call import Call, CallSettings
 from rtc.call_base import BaseCall
 from rtc.config import ServerConfig
-from rtc.errors import GatewayError, Overloaded, RateLimited, ShuttingDown
+from rtc.errors import GatewayError, Overloaded, RateLimited, ShuttingDown, Unauthorized
 from rtc.limits import AddressLimiter
 from rtc.load import LoopLoad
 from rtc.metrics import Metrics
@@ -65,6 +66,7 @@ class Gateway:
         )
         self.auth = Authenticator(config.api_key, config.token_ttl_s)
         self.call_rate = AddressLimiter(config.calls_per_minute, config.call_burst)
+        self.auth_failure_rate = AddressLimiter(config.calls_per_minute, config.call_burst)
         self.records = (
             ConversationStore(Path(config.data_dir) / "conversations.sqlite3")
             if config.data_dir
@@ -86,6 +88,25 @@ class Gateway:
                 "a minute); try again later",
                 retry_after_s=max(1, math.ceil(min(wait, 3600.0))),
             )
+
+    @contextmanager
+    def auth_attempt(self, address: str) -> Iterator[None]:
+        """Throttle failed authentications per client address.
+
+        Refusals count against the address's own budget (as many as it may open
+        calls), so nobody can guess a key or token at the speed of the network.
+        """
+        try:
+            yield
+        except Unauthorized:
+            wait = self.auth_failure_rate.take(address)
+            if wait > 0:
+                self.metrics.limit_hits.labels("auth_failures").inc()
+                raise RateLimited(
+                    "too many failed authentications from this address; try again later",
+                    retry_after_s=max(1, math.ceil(min(wait, 3600.0))),
+                ) from None
+            raise
 
     async def open_call(
         self, sdp: str, session: Mapping[str, Any] | None, grant: Grant | None = None

@@ -155,11 +155,12 @@ async def create_call(request: Request) -> Response:
     "/v1/realtime/calls/{call_id}",
     status_code=204,
     summary="Hang up",
-    responses=dict.fromkeys((401, 404), ERROR_RESPONSE),
+    responses=dict.fromkeys((401, 404, 429), ERROR_RESPONSE),
 )
 async def delete_call(call_id: str, request: Request) -> Response:
     gateway = _gateway(request)
-    gateway.auth.authorize_hangup(request.headers.get("authorization"), call_id)
+    with gateway.auth_attempt(client_address(request)):
+        gateway.auth.authorize_hangup(request.headers.get("authorization"), call_id)
     call = gateway.registry.get(call_id)
     await call.close("client_hangup")
     return Response(status_code=204)

@@ -152,6 +152,8 @@ class WebSocketCall(BaseCall):
         self._incoming: deque[bytes | _Commit] = deque()
         self._incoming_ready = asyncio.Event()
         self._pending_samples = 0
+        self._clears = 0
+        """`input_audio_buffer.clear`s so far: a piece being cut into chunks stops at one."""
         self._in_format = AudioFormat(PCM, 24_000)
         self._out_format = AudioFormat(PCM, 24_000)
         self._in_resampler = _Resampler(24_000, VAD_RATE)
@@ -303,6 +305,7 @@ class WebSocketCall(BaseCall):
             self._incoming_ready.set()
             return True
         if kind == "input_audio_buffer.clear":
+            self._clears += 1
             self._incoming.clear()
             self._pending_samples = 0
             self._remainder = np.zeros(0, dtype=np.float32)
@@ -355,18 +358,22 @@ class WebSocketCall(BaseCall):
             if isinstance(piece, _Commit):
                 self._commit(piece.event_id)
                 continue
-            fmt, resample = self._in_format, self._in_resampler
+            fmt, resample, clears = self._in_format, self._in_resampler, self._clears
             count = len(piece) // fmt.sample_bytes
             if count >= OFF_LOOP_SAMPLES:
                 pcm = await asyncio.to_thread(_convert, resample, piece, fmt)
             else:
                 pcm = _convert(resample, piece, fmt)
             self._pending_samples = max(0, self._pending_samples - count)
+            if self._clears != clears:
+                continue  # cleared while it was being converted
             samples = pcm.astype(np.float32) / 32768.0
             buffer = np.concatenate([self._remainder, samples])
             whole = len(buffer) - len(buffer) % CHUNK_SAMPLES
             self._remainder = buffer[whole:]
             for start in range(0, whole, CHUNK_SAMPLES):
+                if self._clears != clears:
+                    break  # cleared while this piece was being listened to: drop the rest
                 yield buffer[start : start + CHUNK_SAMPLES]
 
     def _manual_audio(self, chunk: NDArray[np.float32]) -> None:

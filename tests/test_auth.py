@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -156,6 +157,54 @@ async def test_client_secrets_need_the_key_itself(make_tone_server: Callable[...
         "invalid_json",
     )
     assert "omnilive_client_secrets_total 1.0" in (await server.http.get("/metrics")).text
+
+
+async def test_guessing_the_key_is_throttled_per_address(
+    make_tone_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Failed authentications on every keyed route draw on one budget per address."""
+    server = make_tone_server(api_key=KEY, calls_per_minute=1, call_burst=3, data_dir=str(tmp_path))
+    http = server.http
+    guesses = [
+        http.get("/v1/conversations", headers=_auth("sk-guess-1")),
+        http.post("/v1/realtime/client_secrets", json={}, headers=_auth("sk-guess-2")),
+        http.delete("/v1/realtime/calls/rtc_nope", headers=_auth("sk-guess-3")),
+    ]
+    for guess in guesses:
+        assert (await guess).status_code == 401
+    throttled = await http.get("/v1/conversations/conv_x", headers=_auth("sk-guess-4"))
+    assert_error(throttled, 429, "rate_limit_exceeded")
+    assert "failed authentications" in throttled.json()["error"]["message"]
+    assert 1 <= int(throttled.headers["retry-after"]) <= 60
+    # The right key still works from that address: only failures are throttled.
+    listed = await http.get("/v1/conversations", headers=_auth(KEY))
+    assert listed.status_code == 200, listed.text
+    metrics = (await http.get("/metrics")).text
+    assert 'omnilive_limit_hits_total{limit="auth_failures"} 1.0' in metrics
+    assert 'omnilive_auth_failures_total{code="invalid_api_key"} 3.0' in metrics
+
+
+async def test_client_secrets_are_rate_limited_and_size_limited(
+    make_tone_server: Callable[..., Server],
+) -> None:
+    server = make_tone_server(api_key=KEY, calls_per_minute=1, call_burst=2, max_body_bytes=4096)
+    post = server.http.post
+    await _secret(server)
+    await _secret(server)
+    refused = await post("/v1/realtime/client_secrets", json={}, headers=_auth(KEY))
+    assert_error(refused, 429, "rate_limit_exceeded")
+    assert int(refused.headers["retry-after"]) >= 1
+    # Minting has its own budget: the address may still open calls.
+    server.gateway.check_call_rate("127.0.0.1")
+    huge = {"session": {"instructions": "x" * 5000}}
+    other = make_tone_server(api_key=KEY, max_body_bytes=4096)
+    assert_error(
+        await other.http.post("/v1/realtime/client_secrets", json=huge, headers=_auth(KEY)),
+        413,
+        "body_too_large",
+    )
+    metrics = (await other.http.get("/metrics")).text
+    assert 'omnilive_limit_hits_total{limit="body_size"} 1.0' in metrics
 
 
 async def test_without_a_key_tokens_still_work(make_tone_server: Callable[..., Server]) -> None:

@@ -215,6 +215,8 @@ FIELDS = st.sampled_from(
 )
 EVENTS = st.one_of(
     st.text(max_size=200),
+    st.binary(max_size=200),  # binary data-channel messages, and UTF-8 JSON sent as binary
+    st.just(b'{"type": "response.cancel"}'),
     JSON_VALUES.map(json.dumps),
     st.builds(
         lambda kind, fields: json.dumps({"type": kind, **fields}),
@@ -249,10 +251,16 @@ async def fuzz_call(fuzz_server: Server) -> AsyncIterator[CallClient]:
 @settings(FUZZ, max_examples=DEEP or 80)
 @given(message=EVENTS)
 async def test_fuzzed_client_events(
-    fuzz_server: Server, fuzz_call: CallClient, caplog: pytest.LogCaptureFixture, message: str
+    fuzz_server: Server,
+    fuzz_call: CallClient,
+    caplog: pytest.LogCaptureFixture,
+    message: str | bytes,
 ) -> None:
     caplog.set_level(logging.ERROR)
-    fuzz_call.send(message)
+    if isinstance(message, bytes):
+        fuzz_call.channel.send(message)
+    else:
+        fuzz_call.send(message)
     sentinel = f"evt_sentinel_{len(fuzz_call.events)}"
     mark = len(fuzz_call.events)
     fuzz_call.send({"type": "sentinel.ping", "event_id": sentinel})

@@ -147,6 +147,8 @@ async def test_sustained_event_flood_ends_the_call(make_tone_server: Callable[..
         assert server_call.end_reason == "event_abuse"
         assert server_call.task_count == 0
         assert len(server.gateway.registry) == 0
+    metrics = (await server.http.get("/metrics")).text
+    assert 'omnilive_calls_ended_total{reason="event_abuse"} 1.0' in metrics
 
 
 async def test_maximum_call_length(make_tone_server: Callable[..., Server]) -> None:
@@ -190,3 +192,6 @@ async def test_idle_call_without_media_is_ended(make_tone_server: Callable[..., 
     assert server_call.end_reason == "idle_timeout"
     assert server_call.task_count == 0
     assert len(server.gateway.registry) == 0
+    metrics = (await server.http.get("/metrics")).text
+    assert 'omnilive_calls_ended_total{reason="idle_timeout"} 1.0' in metrics
+    assert 'omnilive_limit_hits_total{limit="idle_timeout"} 1.0' in metrics

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import io
 import sqlite3
+import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
 
 from clients.python.client import CallClient
+from model.tone import ToneModel
+from rtc import cli
+from rtc.app import create_app
+from rtc.config import ServerConfig
 from rtc.records import INTERRUPTED, ConversationStore
+from rtc.vad import SileroVAD
 from tests.conftest import Clips, Server, wait_until
 from tests.sdp import assert_error
 
@@ -165,3 +173,30 @@ async def test_speech_is_recorded_only_when_configured(
             seconds = wav.getnframes() / 16_000
         spoken = len(clips.english) / 48_000
         assert spoken - 0.5 < seconds < spoken + 1.0  # the utterance, with its padding
+
+
+def _ago(days: float) -> float:
+    return time.time() - days * 86_400
+
+
+async def test_the_server_applies_retention_as_it_starts(tmp_path: Path, vad: SileroVAD) -> None:
+    """`--retention-days` reaches the store: records past it are gone once the server is up."""
+    path = tmp_path / "conversations.sqlite3"
+    for call_id, age_days in (("rtc_old", 40), ("rtc_recent", 2)):
+        store = ConversationStore(path, clock=functools.partial(_ago, age_days))
+        store.call_started(call_id, None)
+        store.call_ended(call_id, "client_hangup")
+        await store.aclose()
+    app = create_app(
+        ServerConfig(data_dir=str(tmp_path), retention_days=30), model=ToneModel(), vad=vad
+    )
+    async with app.router.lifespan_context(app):
+        records = app.state.gateway.records
+        for _ in range(200):
+            calls, _more = await records.list_calls()
+            if len(calls) < 2:
+                break
+            await asyncio.sleep(0.05)
+        assert [c.id for c in calls] == ["rtc_recent"]
+    args = cli.build_parser().parse_args(["serve", "--retention-days", "7"])
+    assert args.retention_days == 7.0

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from PIL import Image
 from clients.python.client import CallClient, StillImageTrack
 from model.audio import resample_int16
 from model.embedded.backend import EmbeddedModel
-from tests.conftest import Server
+from tests.conftest import Server, wait_until
 from tests.imagegen import CLEAN, FONT_DIR, Style, render_problem
 
 pytestmark = pytest.mark.models
@@ -138,17 +139,32 @@ async def test_spoken_help_and_spoken_answers_are_checked(
         assert call.received.voiced_seconds() > 2.0
 
 
-async def test_problem_sent_as_an_input_image(server: Server) -> None:
+async def test_problem_sent_as_an_input_image_is_recorded(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = make_server(data_dir=str(tmp_path))
     rgb = render_problem(["4x + 1 = 9"], CLEAN, seed=1)
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=90)
-    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    encoded = base64.b64encode(buffer.getvalue()).decode()
     async with CallClient(server.http) as call:
         await call.wait_for("session.created")
-        call.send_text("help me with this", image_url=url)
+        call.send_text("help me with this", image_url="data:image/jpeg;base64," + encoded)
         problem = await call.wait_for("tutor.problem", timeout=60)
         assert problem["source"] == "image"
         assert problem["text"].replace(" ", "") == "4*x+1=9"
+        step = await call.wait_for("tutor.step", timeout=60)
+        assert call.location is not None
+        call_id = call.location.rsplit("/", 1)[1]
+    await wait_until(lambda: len(server.gateway.registry) == 0)
+    # The tutor's problem and steps are in the call's record, the page's image is not.
+    got = await server.http.get(f"/v1/conversations/{call_id}")
+    assert got.status_code == 200, got.text
+    entries = got.json()["entries"]
+    recorded = {e["type"]: e["data"] for e in reversed(entries)}
+    assert recorded["tutor.problem"]["text"] == problem["text"]
+    assert recorded["tutor.step"]["text"] == step["text"]
+    assert encoded[:64] not in got.text
 
 
 async def test_typed_problem_and_an_unreadable_page(server: Server) -> None:
