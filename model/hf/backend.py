@@ -301,8 +301,9 @@ class TransformersModel(OmniModel):
         }
         if self.model_type == QWEN3_OMNI:
             # Qwen3-Omni's generate sets its codec's end and samples its talker as the
-            # release is meant to be run.
-            return options | {"return_audio": True}
+            # release is meant to be run; a non-finite logit must not abort the answer
+            # (torch.multinomial refuses inf and nan: seen with tiny random weights).
+            return options | {"return_audio": True, "talker_remove_invalid_values": True}
         codec = self._model.config.talker_config
         return options | {
             "talker_do_sample": False,
