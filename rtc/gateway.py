@@ -31,6 +31,11 @@ from rtc.ws_call import WebSocketCall
 logger = logging.getLogger(__name__)
 
 
+def _retry_after(wait: float) -> int:
+    """A limiter's wait as a Retry-After: whole seconds, at least 1, at most an hour."""
+    return max(1, math.ceil(min(wait, 3600.0)))
+
+
 def parse_ice_server(url: str) -> RTCIceServer:
     """`turn:user:pass@host:port` (credentials optional) -> RTCIceServer."""
     scheme, _, rest = url.partition(":")
@@ -86,7 +91,7 @@ class Gateway:
             raise RateLimited(
                 f"too many new calls from this address (limit {self.config.calls_per_minute:g} "
                 "a minute); try again later",
-                retry_after_s=max(1, math.ceil(min(wait, 3600.0))),
+                retry_after_s=_retry_after(wait),
             )
 
     @contextmanager
@@ -104,7 +109,7 @@ class Gateway:
                 self.metrics.limit_hits.labels("auth_failures").inc()
                 raise RateLimited(
                     "too many failed authentications from this address; try again later",
-                    retry_after_s=max(1, math.ceil(min(wait, 3600.0))),
+                    retry_after_s=_retry_after(wait),
                 ) from None
             raise
 

@@ -364,9 +364,9 @@ class WebSocketCall(BaseCall):
                 pcm = await asyncio.to_thread(_convert, resample, piece, fmt)
             else:
                 pcm = _convert(resample, piece, fmt)
-            self._pending_samples = max(0, self._pending_samples - count)
             if self._clears != clears:
-                continue  # cleared while it was being converted
+                continue  # cleared while it was being converted (the clear zeroed the count)
+            self._pending_samples = max(0, self._pending_samples - count)
             samples = pcm.astype(np.float32) / 32768.0
             buffer = np.concatenate([self._remainder, samples])
             whole = len(buffer) - len(buffer) % CHUNK_SAMPLES
