@@ -153,7 +153,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.client_prefetch == 1:
-        from rtc import tuning
+        from rtc.transports import tuning
 
         tuning.apply(listening=False)
     clips = {

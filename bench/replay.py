@@ -26,7 +26,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from numpy.typing import NDArray
 
-from rtc.audio_out import OpusStream
+from rtc.transports.opus_track import OpusStream
 
 VIDEO_CLOCK = 90_000
 AUDIO_RATE = 48_000

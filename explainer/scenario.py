@@ -79,6 +79,10 @@ def _thumb(rgb: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.float32]
 
 class ExplainerScenario(Scenario):
     name = "explainer"
+    default_video_fps = 2.0
+    events = ("explainer.observation", "explainer.answer")
+    # Observations come every few seconds and say what the camera saw, not what was said.
+    recorded_events = frozenset({"explainer.answer"})
 
     def __init__(self, model: OmniModel, session: Any, config: Mapping[str, Any]) -> None:
         super().__init__(model, session, config)

@@ -10,18 +10,44 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+class StreamResampler:
+    """Mono int16 audio from one rate to another, piece by piece, with no clicks between
+    pieces (FFmpeg's resampler keeps its filter state). The one resampler of the project:
+    input audio to the VAD's rate, speech to the playout rate, playout to a client's rate."""
+
+    def __init__(self, src_rate: int, dst_rate: int) -> None:
+        self.src_rate, self.dst_rate = src_rate, dst_rate
+        self._av = (
+            av.AudioResampler(format="s16", layout="mono", rate=dst_rate)
+            if src_rate != dst_rate
+            else None
+        )
+
+    def __call__(self, pcm: NDArray[np.int16]) -> NDArray[np.int16]:
+        if self._av is None or not len(pcm):
+            return pcm
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(pcm, dtype=np.int16)[None, :], format="s16", layout="mono"
+        )
+        frame.sample_rate = self.src_rate
+        return _joined(self._av.resample(frame))
+
+    def flush(self) -> NDArray[np.int16]:
+        """What the filter still holds (the end of the last piece)."""
+        return _joined(self._av.resample(None)) if self._av is not None else np.zeros(0, np.int16)
+
+
+def _joined(frames: list[av.AudioFrame]) -> NDArray[np.int16]:
+    out = [f.to_ndarray().reshape(-1) for f in frames]
+    return np.concatenate(out).astype(np.int16, copy=False) if out else np.zeros(0, np.int16)
+
+
 def resample_int16(pcm: NDArray[np.int16], src_rate: int, dst_rate: int) -> NDArray[np.int16]:
-    """Resample mono int16 audio with FFmpeg's resampler."""
+    """Resample one whole clip of mono int16 audio."""
     if src_rate == dst_rate or len(pcm) == 0:
         return pcm
-    frame = av.AudioFrame.from_ndarray(
-        np.ascontiguousarray(pcm)[None, :], format="s16", layout="mono"
-    )
-    frame.sample_rate = src_rate
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=dst_rate)
-    out = [f.to_ndarray()[0] for f in resampler.resample(frame)]
-    out += [f.to_ndarray()[0] for f in resampler.resample(None)]
-    return np.concatenate(out).astype(np.int16, copy=False) if out else np.zeros(0, np.int16)
+    resampler = StreamResampler(src_rate, dst_rate)
+    return np.concatenate([resampler(pcm), resampler.flush()])
 
 
 def int16_to_float(pcm: NDArray[np.int16]) -> NDArray[np.float32]:

@@ -8,9 +8,9 @@ for every scenario and every backend.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,9 +76,22 @@ class ScenarioConfigError(ValueError):
 
 
 class Scenario(ABC):
-    """One call's scenario instance."""
+    """One call's scenario instance.
 
-    name: str = "abstract"
+    The class declares what the gateway needs to know before there is an instance:
+    its name in `session.scenario`, the camera rate and emotion reading it wants by
+    default, and the events it sends (those worth keeping go into conversation records).
+    """
+
+    name: ClassVar[str] = "abstract"
+    default_video_fps: ClassVar[float] = 0.0
+    """Camera frames a second sampled for it unless `session.video.fps` says otherwise."""
+    emotion_by_default: ClassVar[bool] = False
+    """Read the user's facial expression unless `session.emotion.enabled` says otherwise."""
+    events: ClassVar[tuple[str, ...]] = ()
+    """The scenario events it may send (ours, namespaced: `tutor.step`, ...)."""
+    recorded_events: ClassVar[frozenset[str]] = frozenset()
+    """Of `events`, those a conversation record keeps (what was said, solved, translated)."""
 
     def __init__(self, model: OmniModel, session: OmniSession, config: Mapping[str, Any]) -> None:
         self.model = model
@@ -139,3 +152,40 @@ class Scenario(ABC):
 
     async def aclose(self) -> None:  # noqa: B027
         """Release per-call state."""
+
+
+class ScenarioRegistry:
+    """The scenarios a server offers, by name; the gateway keeps no list of its own."""
+
+    def __init__(self, classes: Iterable[type[Scenario]], default: str | None = None) -> None:
+        self._classes: dict[str, type[Scenario]] = {}
+        for cls in classes:
+            if cls.name in self._classes:
+                raise ValueError(f"two scenarios are called {cls.name!r}")
+            self._classes[cls.name] = cls
+        if not self._classes:
+            raise ValueError("a server needs at least one scenario")
+        names = list(self._classes)
+        self.default = default if default is not None else names[0]
+        if self.default not in self._classes:
+            raise ValueError(f"the default scenario {self.default!r} is not registered")
+
+    @classmethod
+    def of(cls, scenarios: ScenarioRegistry | Iterable[type[Scenario]]) -> ScenarioRegistry:
+        return scenarios if isinstance(scenarios, ScenarioRegistry) else cls(scenarios)
+
+    def get(self, name: str) -> type[Scenario] | None:
+        return self._classes.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def events(self) -> frozenset[str]:
+        return frozenset(e for c in self._classes.values() for e in c.events)
+
+    def recorded_events(self) -> frozenset[str]:
+        return frozenset(e for c in self._classes.values() for e in c.recorded_events)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from model.scenario import ScenarioConfigError
 from rtc.auth import MAX_TOKEN_TTL_S, MIN_TOKEN_TTL_S
-from rtc.errors import BadRequest, InvalidEvent, NotFound, UnsupportedMediaType
+from rtc.errors import BadRequest, NotFound, UnsupportedMediaType
 from rtc.gateway import Gateway
+from rtc.jsonsafe import JSONRejected, loads
 from rtc.records import ConversationStore
-from rtc.session import apply_update, default_session
 from rtc.signaling import ERROR_RESPONSE, client_address, read_body
 
 router = APIRouter()
@@ -80,7 +78,7 @@ async def create_client_secret(request: Request) -> dict[str, Any]:
     update = body.get("session")
     if update is not None and not isinstance(update, dict):
         raise BadRequest("'session' must be a JSON object", code="invalid_session")
-    session = _checked_session(gateway, update or {})
+    session = gateway.session_for(update).as_json()
     ttl = _ttl(body.get("expires_after"), gateway.config.token_ttl_s)
     value, expires_at = gateway.auth.issue(update, ttl)
     gateway.metrics.client_secrets.inc()
@@ -95,27 +93,12 @@ async def _json_body(request: Request, limit: int) -> dict[str, Any]:
     if content_type not in ("application/json", ""):
         raise UnsupportedMediaType("send JSON (application/json)", code="unsupported_content_type")
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+        body = loads(raw)
+    except JSONRejected as exc:
+        raise BadRequest(f"the body: {exc.message}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_request")
     return body
-
-
-def _checked_session(gateway: Gateway, update: dict[str, Any]) -> dict[str, Any]:
-    """The full session `update` makes, checked as a call's offer would check it."""
-    try:
-        session = apply_update(default_session(gateway.model.name), update)
-    except InvalidEvent as exc:
-        raise BadRequest(f"session: {exc.message}", code=exc.code) from None
-    cls = gateway.scenarios.get(session["scenario"])
-    if cls is not None:
-        try:
-            cls.check_config(gateway.model, session)
-        except ScenarioConfigError as exc:
-            raise BadRequest(str(exc), code=exc.code) from None
-    return session
 
 
 def _ttl(expires_after: Any, default: float) -> float:

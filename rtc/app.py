@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from model.base import OmniModel
 from model.errors import ModelLoadError
-from model.scenario import Scenario
+from model.scenario import Scenario, ScenarioRegistry
 from rtc.api import router as api_router
 from rtc.config import ServerConfig
 from rtc.errors import GatewayError, PayloadTooLarge, Unauthorized
@@ -32,16 +32,15 @@ from rtc.web import mount_web
 logger = logging.getLogger("omnilive")
 
 
-def default_scenarios() -> dict[str, type[Scenario]]:
+def default_scenarios() -> ScenarioRegistry:
+    """The scenarios this server offers: the one place they are named."""
     from explainer.scenario import ExplainerScenario
     from translate.scenario import InterpreterScenario
     from tutor.scenario import TutorScenario
 
-    return {
-        "explainer": ExplainerScenario,
-        "interpreter": InterpreterScenario,
-        "tutor": TutorScenario,
-    }
+    return ScenarioRegistry(
+        [TutorScenario, InterpreterScenario, ExplainerScenario], default=TutorScenario.name
+    )
 
 
 def build_model(backend: str, config: ServerConfig | None = None) -> OmniModel:
@@ -78,11 +77,12 @@ def create_app(
     *,
     model: OmniModel | None = None,
     vad: SileroVAD | None = None,
-    scenarios: Mapping[str, type[Scenario]] | None = None,
+    scenarios: ScenarioRegistry | Iterable[type[Scenario]] | None = None,
 ) -> FastAPI:
     config = config or ServerConfig()
     the_model = model or build_model(config.backend, config)
-    gateway = Gateway(config, the_model, vad or SileroVAD(), scenarios or default_scenarios())
+    registry = ScenarioRegistry.of(scenarios) if scenarios is not None else default_scenarios()
+    gateway = Gateway(config, the_model, vad or SileroVAD(), registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--video", help="video file to show as the camera")
     call.add_argument("--text", help="send this as an input_text item and ask for a response")
     call.add_argument(
-        "--scenario", default=None, choices=["tutor", "interpreter", "explainer", "chat"]
+        "--scenario",
+        default=None,
+        help="the server's scenario to use (its /healthz lists them), e.g. tutor, interpreter",
     )
     call.add_argument("--languages", default=None, help="interpreter pair, e.g. en,es")
     call.add_argument(

@@ -1,4 +1,4 @@
-"""Protocol event names and the sender that stamps and serialises them."""
+"""Protocol event names, and `ServerEvents`, which stamps, serialises and sends them."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ RESPONSE_DONE: Final = "response.done"
 ERROR: Final = "error"
 # Not in PROTOCOL.md's list, but OpenAI's answer to conversation.item.truncate.
 ITEM_TRUNCATED: Final = "conversation.item.truncated"
+INPUT_CLEARED: Final = "input_audio_buffer.cleared"
 # The Realtime WebSocket's audio (docs/protocol.md, "The Realtime WebSocket").
 OUTPUT_AUDIO_DELTA: Final = "response.output_audio.delta"
 OUTPUT_AUDIO_DONE: Final = "response.output_audio.done"
@@ -64,22 +65,14 @@ SERVER_EVENTS: Final = (
     ERROR,
 )
 
-# Scenario events (ours).
-SCENARIO_EVENTS: Final = (
-    "tutor.problem",
-    "tutor.step",
-    "tutor.check",
-    "emotion.state",
-    "translation.done",
-    "explainer.observation",
-)
+# Ours, sent by the gateway's camera path whatever the scenario (the scenarios declare
+# their own events: model.scenario.Scenario.events).
+EMOTION_STATE: Final = "emotion.state"
 
 # Ours or OpenAI's, beyond PROTOCOL.md's list (documented in docs/protocol.md).
 EXTRA_EVENTS: Final = (
     ITEM_TRUNCATED,
-    "input_audio_buffer.cleared",
-    "tutor.adapt",
-    "explainer.answer",
+    INPUT_CLEARED,
 )
 
 _ids = itertools.count(1)
@@ -90,32 +83,66 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(6)}{next(_ids):x}"
 
 
-class EventSender:
-    """Serialises server events onto the `oai-events` data channel."""
+EventSink = Callable[[Mapping[str, Any], str], None]
+"""Takes one server event: the event and its JSON text (serialised once for every sink)."""
 
-    def __init__(self, send: Callable[[str], None] | None = None) -> None:
-        self._send = send
+
+class ServerEvents:
+    """One conversation's server events: stamped, serialised once, sent to every sink.
+
+    A sink is a transport's way out (the WebRTC data channel, a WebSocket); a call may
+    have more than one (a sideband socket beside the phone's data channel). The observer
+    sees every event, sent or not (the conversation record).
+    """
+
+    def __init__(self) -> None:
+        self._sinks: list[EventSink] = []
         self.observer: Callable[[dict[str, Any]], None] | None = None
-        """Sees every event emitted, sent or not (the conversation record)."""
 
-    def attach(self, send: Callable[[str], None] | None) -> None:
-        self._send = send
+    def attach(self, sink: EventSink) -> Callable[[], None]:
+        """Send events to `sink` too, from now on; returns what detaches it."""
+        self._sinks.append(sink)
+
+        def detach() -> None:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+        return detach
+
+    def detach_all(self) -> None:
+        self._sinks.clear()
 
     @property
     def attached(self) -> bool:
-        return self._send is not None
+        return bool(self._sinks)
 
     def emit(self, event_type: str, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
         event: dict[str, Any] = {"type": event_type, "event_id": new_id("event")}
         if payload:
             event.update(payload)
         self.record(event)
-        if self._send is None:
-            logger.debug("no data channel; dropped %s", event_type)
+        if not self._sinks:
+            logger.debug("no one to send %s to; dropped", event_type)
             return event
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        for sink in list(self._sinks):
+            try:
+                sink(event, text)
+            except Exception:  # a closing transport must not take the call down with it
+                logger.warning("could not send %s", event_type, exc_info=True)
+        return event
+
+    def emit_to(
+        self, sink: EventSink, event_type: str, payload: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """An event for one sink only (a greeting to a newly attached listener)."""
+        event: dict[str, Any] = {"type": event_type, "event_id": new_id("event")}
+        if payload:
+            event.update(payload)
+        self.record(event)
         try:
-            self._send(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
-        except Exception:  # a closing channel must not take the call down with it
+            sink(event, json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        except Exception:
             logger.warning("could not send %s", event_type, exc_info=True)
         return event
 
@@ -140,3 +167,15 @@ class EventSender:
             ERROR,
             {"error": {"type": error_type, "code": code, "message": message, "event_id": event_id}},
         )
+
+
+def response_object(
+    response_id: str, status: str, details: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `response` of `response.created` (in progress) and `response.done`."""
+    body: dict[str, Any] = {"object": "realtime.response", "id": response_id, "status": status}
+    if status == "in_progress":
+        body.update(output=[], conversation_id=None)
+    else:
+        body["status_details"] = dict(details) if details else {"type": status}
+    return body

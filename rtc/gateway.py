@@ -1,51 +1,52 @@
-"""The process-wide gateway state: model, VAD, calls, metrics."""
+"""The process-wide gateway: the model, the scenarios, the calls, and who may open one.
+
+Both ways in (a WebRTC offer, a Realtime WebSocket) open a call the same way:
+`admit` the client (draining, call rate, authentication), then `open` a
+conversation (a slot, the session it asks for, its transport's own set-up).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from aiortc import RTCIceServer
+from typing import Any, TypeVar
 
 from model.base import OmniModel
-from model.scenario import Scenario
+from model.scenario import ScenarioRegistry
 from rtc.auth import Authenticator, Grant
-from rtc.call import Call, CallSettings
-from rtc.call_base import BaseCall
 from rtc.config import ServerConfig
-from rtc.errors import GatewayError, Overloaded, RateLimited, ShuttingDown, Unauthorized
+from rtc.conversation.apology import Apology
+from rtc.conversation.conversation import CallSettings, Conversation, ServerParts
+from rtc.conversation.session_config import SessionConfig, SessionRules, merge
+from rtc.errors import (
+    BadRequest,
+    GatewayError,
+    InvalidEvent,
+    Overloaded,
+    RateLimited,
+    ShuttingDown,
+    Unauthorized,
+)
+from rtc.heap import HeapTrimmer
 from rtc.limits import AddressLimiter
 from rtc.load import LoopLoad
 from rtc.metrics import Metrics
 from rtc.records import ConversationStore, recorded_payload
 from rtc.registry import CallRegistry
-from rtc.session import merge
 from rtc.vad import SileroVAD
-from rtc.ws_call import WebSocketCall
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _retry_after(wait: float) -> int:
     """A limiter's wait as a Retry-After: whole seconds, at least 1, at most an hour."""
     return max(1, math.ceil(min(wait, 3600.0)))
-
-
-def parse_ice_server(url: str) -> RTCIceServer:
-    """`turn:user:pass@host:port` (credentials optional) -> RTCIceServer."""
-    scheme, _, rest = url.partition(":")
-    if scheme not in ("stun", "turn", "turns"):
-        raise ValueError(f"ICE server URL must start with stun:, turn: or turns:, got {url!r}")
-    if "@" in rest:
-        creds, host = rest.rsplit("@", 1)
-        user, _, password = creds.partition(":")
-        return RTCIceServer(urls=f"{scheme}:{host}", username=user, credential=password)
-    return RTCIceServer(urls=url)
 
 
 class Gateway:
@@ -54,21 +55,29 @@ class Gateway:
         config: ServerConfig,
         model: OmniModel,
         vad: SileroVAD,
-        scenarios: Mapping[str, type[Scenario]],
+        scenarios: ScenarioRegistry,
         metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.model = model
-        self.vad = vad
-        self.scenarios = dict(scenarios)
+        self.scenarios = scenarios
         self.metrics = metrics or Metrics()
-        self.registry = CallRegistry(self.metrics, config.max_calls)
-        self.call_settings = CallSettings(
-            ice_servers=[parse_ice_server(u) for u in config.ice_servers],
-            peer_timeout_s=config.peer_timeout_s,
-            limits=config.call_limits,
-            record_audio=config.record_audio,
+        self.rules = SessionRules(model, scenarios)
+        self.parts = ServerParts(
+            model=model,
+            vad=vad,
+            rules=self.rules,
+            metrics=self.metrics,
+            settings=CallSettings(
+                peer_timeout_s=config.peer_timeout_s,
+                limits=config.call_limits,
+                record_audio=config.record_audio,
+            ),
+            apology=Apology(),
         )
+        self.registry = CallRegistry(self.metrics, config.max_calls)
+        self.heap = HeapTrimmer()
+        """Gives what ended calls freed back to the OS."""
         self.auth = Authenticator(config.api_key, config.token_ttl_s)
         self.call_rate = AddressLimiter(config.calls_per_minute, config.call_burst)
         self.auth_failure_rate = AddressLimiter(config.calls_per_minute, config.call_burst)
@@ -77,10 +86,18 @@ class Gateway:
             if config.data_dir
             else None
         )
+        self.recorded_events = scenarios.recorded_events()
         self.load = LoopLoad()
         """How late the event loop runs (rtc/load.py watches it while the app runs)."""
         self.draining = False
         """Set on SIGTERM: new calls get 503 while the open ones are ended."""
+
+    # -- who may open a call ----------------------------------------------------------
+    def admit(self, address: str, authorization: str | None) -> Grant | None:
+        """May `address` open a call now with these credentials? GatewayError if not."""
+        self._check_capacity()
+        self.check_call_rate(address)
+        return self.auth.authorize_call(authorization)
 
     def check_call_rate(self, address: str) -> None:
         """Raise RateLimited when `address` opens calls faster than allowed."""
@@ -113,52 +130,53 @@ class Gateway:
                 ) from None
             raise
 
-    async def open_call(
-        self, sdp: str, session: Mapping[str, Any] | None, grant: Grant | None = None
-    ) -> Call:
+    # -- opening a call ---------------------------------------------------------------
+    def session_for(self, update: Mapping[str, Any] | None) -> SessionConfig:
+        """The session a call (or a client secret) asks for, checked; BadRequest if unusable."""
+        try:
+            return self.rules.open(update)
+        except InvalidEvent as exc:
+            raise BadRequest(f"session: {exc.message}", code=exc.code) from None
+
+    async def open(
+        self,
+        id_prefix: str,
+        session: Mapping[str, Any] | None,
+        grant: Grant | None,
+        connect: Callable[[Conversation], Awaitable[T]],
+    ) -> tuple[Conversation, T]:
+        """A new call: a slot, its session, then `connect` (the transport's own set-up)."""
         self._reserve()
         if grant is not None and grant.session is not None:
             # The client secret's session first, then what the offer itself asks for.
             session = merge(grant.session, session or {})
-        call: Call | None = None
+        conversation: Conversation | None = None
         try:
-            call = Call(**self._call_parts())
-            await call.accept(sdp, session)
+            config = self.session_for(session)
+            conversation = Conversation(
+                self.parts, config, id_prefix=id_prefix, on_closed=self._call_closed
+            )
+            connected = await connect(conversation)
         except BaseException as exc:
             self.registry.release_reservation()
             if isinstance(exc, GatewayError):
                 self.metrics.calls_rejected.labels(exc.code).inc()
-            if call is not None:
-                await call.close("rejected")
+            if conversation is not None:
+                await conversation.close("rejected")
             raise
-        self._admitted(call, grant)
-        return call
-
-    def open_websocket_call(
-        self, session: Mapping[str, Any] | None, grant: Grant | None = None
-    ) -> WebSocketCall:
-        """A Realtime WebSocket session, counted and limited like a WebRTC call."""
-        self._reserve()
-        if grant is not None and grant.session is not None:
-            session = merge(grant.session, session or {})
-        try:
-            call = WebSocketCall(**self._call_parts())
-            call.open(session)
-        except BaseException as exc:
-            self.registry.release_reservation()
-            if isinstance(exc, GatewayError):
-                self.metrics.calls_rejected.labels(exc.code).inc()
-            raise
-        self._admitted(call, grant)
-        return call
+        self._record(conversation)
+        self.registry.add(conversation)
+        if grant is not None:
+            self.auth.bind(grant, conversation.id)
+        return conversation, connected
 
     @property
     def overloaded(self) -> bool:
         """New calls are refused: the event loop runs `overload_lag_ms` late (rtc/load.py)."""
         return self.load.overloaded(self.config.overload_lag_ms / 1000)
 
-    def _reserve(self) -> None:
-        """A slot for a new call, unless the server is draining, overloaded or full."""
+    def _check_capacity(self) -> None:
+        """Refuse a new call now (before its offer is read) if it could not be taken."""
         if self.draining:
             raise ShuttingDown("the server is shutting down; try another server or retry later")
         if self.overloaded:
@@ -168,48 +186,38 @@ class Gateway:
                 "this server is at the limit of what its CPU can carry (its event loop runs "
                 f"{1000 * self.load.typical_lag_s:.0f} ms late); try again shortly or another server"
             )
+
+    def _reserve(self) -> None:
+        """A slot for a new call, unless the server is draining, overloaded or full."""
+        self._check_capacity()
         try:
             self.registry.reserve()
         except GatewayError:
             self.metrics.limit_hits.labels("max_calls").inc()
             raise
 
-    def _call_parts(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "vad": self.vad,
-            "scenarios": self.scenarios,
-            "metrics": self.metrics,
-            "settings": self.call_settings,
-            "on_closed": self._call_closed,
-        }
-
-    def _admitted(self, call: BaseCall, grant: Grant | None) -> None:
-        self._record(call)
-        self.registry.add(call)
-        if grant is not None:
-            self.auth.bind(grant, call.id)
-
-    def _record(self, call: BaseCall) -> None:
+    def _record(self, call: Conversation) -> None:
         store = self.records
         if store is None:
             return
         call_id = call.id  # not the call: the call holds this function (no cycle through it)
-        store.call_started(call_id, call.session_config.get("scenario"))
+        store.call_started(call_id, call.config.scenario)
+        kept = self.recorded_events
 
         def observe(event: dict[str, Any]) -> None:
-            data = recorded_payload(event)
+            data = recorded_payload(event, kept)
             if data is not None:
                 self.metrics.records_written.inc()
                 store.add(call_id, str(event["type"]), data)
 
-        call.sender.observer = observe
+        call.events.observer = observe
 
-    async def _call_closed(self, call: BaseCall) -> None:
+    async def _call_closed(self, call: Conversation) -> None:
         self.auth.call_ended(call.id)
         if self.records is not None:
             self.records.call_ended(call.id, call.end_reason)
-        await self.registry.remove(call)
+        if self.registry.remove(call):
+            self.heap.request()
 
     async def aclose(self) -> None:
         """End every call (telling each client why), then close the records."""
@@ -218,6 +226,11 @@ class Gateway:
             *(call.end_with("server_shutdown") for call in self.registry.calls),
             return_exceptions=True,
         )
-        await self.registry.close_all()
+        await asyncio.gather(
+            *(call.close("server_shutdown") for call in self.registry.calls),
+            return_exceptions=True,
+        )
+        await self.heap.aclose()
+        await self.parts.apology.aclose()
         if self.records is not None:
             await self.records.aclose()

@@ -123,6 +123,12 @@ class HeapTrimmer:
             if not self._again:
                 return
 
+    async def settled(self) -> None:
+        """Wait until no trim is due (the asks so far are all served)."""
+        task = self._task
+        if task is not None:
+            await asyncio.shield(task)
+
     async def aclose(self) -> None:
         task, self._task = self._task, None
         if task is not None:

@@ -1,4 +1,4 @@
-"""Structural checks of an SDP offer, before the WebRTC stack sees it.
+"""The one place an SDP offer is checked, before the WebRTC stack sees it.
 
 aiortc trusts the structure of what it is given: an offer whose BUNDLE group names a
 missing `mid`, a media section without a direction, or a section without its own DTLS
@@ -9,6 +9,8 @@ is bounded, since each one can cost an ICE agent and its sockets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiortc import sdp
 
 from rtc.errors import BadRequest
@@ -18,12 +20,30 @@ MAX_MEDIA_SECTIONS = 4
 _KINDS = ("audio", "video", "application")
 
 
+@dataclass(frozen=True)
+class Offer:
+    sdp: str
+    kinds: frozenset[str]
+    """The media it offers: "audio", "video" (and "application" for the data channel)."""
+
+
+def parse_offer(text: str) -> Offer:
+    """An offer aiortc can safely take, with audio or video; BadRequest (400) otherwise."""
+    if not text.lstrip().startswith("v=0"):
+        raise BadRequest("the offer is not SDP (it must start with v=0)", code="invalid_sdp")
+    kinds = check_offer_structure(text)
+    if not kinds & {"audio", "video"}:
+        raise BadRequest("the offer has neither an audio nor a video m-line", code="no_media")
+    return Offer(text, kinds)
+
+
 def _invalid(message: str) -> BadRequest:
     return BadRequest(f"invalid SDP offer: {message}", code="invalid_sdp")
 
 
-def check_offer_structure(offer: str) -> None:
-    """Raise BadRequest (invalid_sdp, too_many_media) unless aiortc can safely take `offer`."""
+def check_offer_structure(offer: str) -> frozenset[str]:
+    """The kinds of media in `offer`; BadRequest (invalid_sdp, too_many_media) unless aiortc
+    can safely take it."""
     try:
         description = sdp.SessionDescription.parse(offer)
     except Exception as exc:  # the parser raises many types on junk
@@ -63,3 +83,4 @@ def check_offer_structure(offer: str) -> None:
             missing = [str(item) for item in group.items if str(item) not in mids]
             if missing:
                 raise _invalid(f"a=group:BUNDLE names no such mid: {', '.join(missing)}")
+    return frozenset(media.kind for media in sections)

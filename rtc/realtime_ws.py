@@ -11,13 +11,16 @@ server supports WebSocket denial responses, else the socket is accepted, sent on
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
-from rtc.errors import GatewayError, ShuttingDown, Unauthorized
+from rtc.conversation.conversation import Conversation
+from rtc.errors import GatewayError, Unauthorized
 from rtc.events import new_id
 from rtc.gateway import Gateway
+from rtc.transports.websocket import WebSocketTransport
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -41,11 +44,10 @@ async def realtime_websocket(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
     address = websocket.client.host if websocket.client is not None else "unknown"
     try:
-        if gateway.draining:
-            raise ShuttingDown("the server is shutting down; try another server or retry later")
-        gateway.check_call_rate(address)
-        grant = gateway.auth.authorize_call(_authorization(websocket))
-        call = gateway.open_websocket_call(None, grant)
+        grant = gateway.admit(address, _authorization(websocket))
+        call, transport = await gateway.open(
+            WebSocketTransport.id_prefix, None, grant, _connect(websocket)
+        )
     except GatewayError as exc:
         if isinstance(exc, Unauthorized):
             gateway.metrics.auth_failures.labels(exc.code).inc()
@@ -57,7 +59,14 @@ async def realtime_websocket(websocket: WebSocket) -> None:
     except Exception:
         await call.close("handshake_failed")
         raise
-    await call.run(websocket)
+    await transport.run()
+
+
+def _connect(websocket: WebSocket) -> Callable[[Conversation], Awaitable[WebSocketTransport]]:
+    async def connect(conversation: Conversation) -> WebSocketTransport:
+        return WebSocketTransport(conversation, websocket)
+
+    return connect
 
 
 async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:

@@ -27,8 +27,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Server events kept in a call's record (emotion.state, audio buffer events and the
-#: like are not: they are frequent and say nothing about the conversation).
+#: Server events kept in a call's record, besides the scenarios' own (`recorded_events` of
+#: each scenario class). emotion.state, audio buffer events and the like are not: they are
+#: frequent and say nothing about the conversation.
 #: The user's speech as heard, only with `--record-audio` (never sent to clients).
 INPUT_AUDIO: Final = "input_audio.recorded"
 RECORDED_EVENTS: Final = frozenset(
@@ -39,11 +40,6 @@ RECORDED_EVENTS: Final = frozenset(
         INPUT_AUDIO,
         "response.output_audio_transcript.done",
         "response.done",
-        "translation.done",
-        "tutor.problem",
-        "tutor.step",
-        "tutor.check",
-        "tutor.adapt",
         "error",
         # Not a server event: a typed user item, shown to the record by the call (its text
         # only; an attached image is only noted, never stored).
@@ -94,10 +90,13 @@ class CallSummary:
         }
 
 
-def recorded_payload(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What of a server event goes into the record (None: nothing)."""
+def recorded_payload(
+    event: Mapping[str, Any], scenario_events: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    """What of a server event goes into the record (None: nothing); `scenario_events`: the
+    scenarios' events worth keeping."""
     kind = event.get("type")
-    if kind not in RECORDED_EVENTS:
+    if kind not in RECORDED_EVENTS and kind not in scenario_events:
         return None
     data = {k: v for k, v in event.items() if k not in ("type", "event_id")}
     if kind == "response.done":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -12,10 +11,12 @@ from fastapi.responses import PlainTextResponse
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
-from rtc.call import Call
-from rtc.errors import BadRequest, PayloadTooLarge, ShuttingDown, UnsupportedMediaType
+from rtc.conversation.conversation import Conversation
+from rtc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from rtc.gateway import Gateway
-from rtc.offer import check_offer_structure
+from rtc.jsonsafe import JSONRejected, loads
+from rtc.offer import parse_offer
+from rtc.transports.webrtc import WebRTCTransport
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -97,11 +98,9 @@ async def _parse_offer(request: Request, limit: int) -> tuple[str, Mapping[str, 
     if session_field is not None:
         raw = await session_field.read() if isinstance(session_field, UploadFile) else session_field
         try:
-            session = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequest(
-                f"'session' is not valid JSON: {exc}", code="invalid_session"
-            ) from None
+            session = loads(raw)
+        except JSONRejected as exc:
+            raise BadRequest(f"'session': {exc.message}", code="invalid_session") from None
         if not isinstance(session, dict):
             raise BadRequest("'session' must be a JSON object", code="invalid_session")
     return str(sdp), session
@@ -134,17 +133,17 @@ def _gateway(request: Request) -> Gateway:
 )
 async def create_call(request: Request) -> Response:
     gateway = _gateway(request)
-    if gateway.draining:
-        raise ShuttingDown("the server is shutting down; try another server or retry later")
-    gateway.check_call_rate(client_address(request))
-    grant = gateway.auth.authorize_call(request.headers.get("authorization"))
-    sdp, session = await _parse_offer(request, gateway.config.max_body_bytes)
-    if not sdp.lstrip().startswith("v=0"):
-        raise BadRequest("the offer is not SDP (it must start with v=0)", code="invalid_sdp")
-    check_offer_structure(sdp)
-    call: Call = await gateway.open_call(sdp, session, grant)
+    grant = gateway.admit(client_address(request), request.headers.get("authorization"))
+    text, session = await _parse_offer(request, gateway.config.max_body_bytes)
+    offer = parse_offer(text)
+
+    async def connect(conversation: Conversation) -> str:
+        transport = WebRTCTransport(conversation, gateway.config.ice_servers)
+        return await transport.accept(offer)
+
+    call, answer = await gateway.open(WebRTCTransport.id_prefix, session, grant, connect)
     return Response(
-        content=call.pc.localDescription.sdp,
+        content=answer,
         status_code=201,
         media_type="application/sdp",
         headers={"Location": f"/v1/realtime/calls/{call.id}"},
@@ -179,7 +178,7 @@ async def healthz(request: Request) -> dict[str, Any]:
         "auth_required": gateway.auth.required,
         "draining": gateway.draining,
         "overloaded": gateway.overloaded,
-        "scenarios": sorted(gateway.scenarios),
+        "scenarios": gateway.scenarios.names,
         "capabilities": model.capabilities.as_dict(),
     }
 

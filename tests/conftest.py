@@ -19,7 +19,9 @@ from model.embedded.backend import EmbeddedModel
 from model.tone import ToneModel
 from rtc.app import create_app
 from rtc.config import ServerConfig
+from rtc.conversation.conversation import Conversation
 from rtc.gateway import Gateway
+from rtc.transports.webrtc import WebRTCTransport
 from rtc.vad import SileroVAD
 
 ENGLISH = "I would like a cup of coffee with milk please."
@@ -140,6 +142,13 @@ async def make_tone_server(vad: SileroVAD) -> AsyncIterator[Callable[..., Server
 @pytest.fixture
 async def server(make_server: Callable[..., Server]) -> Server:
     return make_server()
+
+
+def peer(call: Conversation) -> WebRTCTransport:
+    """The WebRTC transport of a server-side call (its peer connection is `.pc`)."""
+    transport = call.transport
+    assert isinstance(transport, WebRTCTransport), transport
+    return transport
 
 
 async def wait_until(

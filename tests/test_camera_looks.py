@@ -8,8 +8,13 @@ from numpy.typing import NDArray
 from model.emotion import EmotionState
 from model.tone import ToneSession
 from model.types import FaceEmotion
-from rtc.camera import EMOTION_FPS, IDLE_AFTER_S, IDLE_LOOK_S, CameraSampler
-from rtc.media_in import LatestFrame
+from rtc.conversation.camera import (
+    EMOTION_FPS,
+    IDLE_AFTER_S,
+    IDLE_LOOK_S,
+    CameraSampler,
+    LatestFrame,
+)
 
 FRAME = np.zeros((48, 64, 3), np.uint8)
 FACE = FaceEmotion(box=(10, 10, 20, 20), label="happy", score=0.9, probabilities={"happy": 0.9})

@@ -101,8 +101,8 @@ async def test_a_load_call_is_decoded_heard_and_timed(server: Server, clips: Cli
     try:
         assert call.result.connected, call.result.error
         served = server.gateway.registry.calls[0]
-        await wait_until(lambda: served.latest_video.frames >= 5)
-        assert served.latest_video.size == (320, 240)
+        await wait_until(lambda: served.video.frames >= 5)
+        assert served.video.size == (320, 240)
         call.meter.start()
         await call.talk(until=time.monotonic())  # one utterance and its answer, then stop
         await asyncio.sleep(0.2)

@@ -16,7 +16,7 @@ import pytest
 
 from clients.python.client import CallClient
 from rtc.records import INTERRUPTED
-from tests.conftest import Server, wait_until
+from tests.conftest import Server, peer, wait_until
 from tests.sdp import SDP, assert_error
 from tests.serve_child import ServeChild
 
@@ -43,7 +43,7 @@ async def test_a_phone_that_vanishes_is_freed(make_tone_server: Callable[..., Se
         await child.stdin.drain()
         assert (await asyncio.wait_for(child.stdout.readline(), 60)).strip() == b"open"
         server_call = server.gateway.registry.calls[0]
-        await wait_until(lambda: server_call.pc.connectionState == "connected")
+        await wait_until(lambda: peer(server_call).pc.connectionState == "connected")
         child.kill()
         await child.wait()
         await asyncio.wait_for(server_call.closed.wait(), 30)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from clients.python.client import CallClient
 from rtc import events
 from rtc.limits import CallLimits
-from tests.conftest import Server, wait_until
+from tests.conftest import Server, peer, wait_until
 from tests.sdp import make_offer
 
 #: OMNILIVE_FUZZ_EXAMPLES=2000 for a deeper, randomized local run.
@@ -269,7 +269,7 @@ async def test_fuzzed_client_events(
         "error", lambda e: e["error"].get("event_id") == sentinel, after=mark, timeout=10
     )
     assert len(fuzz_server.gateway.registry) == 1
-    assert fuzz_server.gateway.registry.calls[0].pc.connectionState == "connected"
+    assert peer(fuzz_server.gateway.registry.calls[0]).pc.connectionState == "connected"
     crashed = [r for r in caplog.records if r.name.startswith(("rtc", "model", "translate"))]
     assert crashed == [], [r.getMessage() for r in crashed]
 

@@ -123,8 +123,8 @@ async def test_tiny_huge_and_h264_video(
                 assert "VP8" not in call.pc.remoteDescription.sdp
             assert call.location is not None
             server_call = server.gateway.registry.get(call.location.rsplit("/", 1)[1])
-            await wait_until(lambda: server_call.latest_video.frames >= 5, timeout=30)
-            assert server_call.latest_video.size == size
+            await wait_until(lambda: server_call.video.frames >= 5, timeout=30)
+            assert server_call.video.size == size
 
 
 def _offer_lines(sdp: str) -> list[str]:

@@ -123,7 +123,7 @@ async def test_event_size_and_rate_in_a_real_call(make_tone_server: Callable[...
         await call.wait_for(
             "error", lambda e: e["error"]["code"] == "rate_limit_exceeded", after=mark
         )
-        await wait_until(lambda: server.gateway.registry.calls[0].guard.dropped == 16)
+        await wait_until(lambda: server.gateway.registry.calls[0].dropped_events == 16)
         codes = [e["error"]["code"] for e in call.of_type("error")]
         assert codes.count("rate_limit_exceeded") == 1
         assert codes.count("unknown_event") == 5

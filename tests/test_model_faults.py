@@ -11,8 +11,8 @@ import pytest
 from clients.python.client import CallClient
 from model.errors import ModelError
 from model.tone import ToneModel, ToneSession
+from rtc.conversation.apology import APOLOGY
 from rtc.limits import CallLimits
-from rtc.responder import APOLOGY
 from rtc.vad import SileroVAD
 from tests.conftest import Server, servers_for
 

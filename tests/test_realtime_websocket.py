@@ -11,22 +11,19 @@ import asyncio
 import base64
 import contextlib
 import io
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from numpy.typing import NDArray
 from openai import AsyncOpenAI
 from PIL import Image
 
 from model.audio import resample_int16
 from model.embedded.backend import EmbeddedModel
-from rtc.app import create_app
-from rtc.config import ServerConfig
 from rtc.vad import SileroVAD
+from tests.callers import live_server
 from tests.conftest import Clips
 from tests.imagegen import CLEAN, render_problem
 
@@ -38,34 +35,6 @@ LONG_TEXT = (
     "My brother lives in Barcelona and works as a doctor. He has a big house near the sea. "
     "Every summer we visit him with our children."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def running_server(
-    model: EmbeddedModel, vad: SileroVAD, **config: Any
-) -> AsyncIterator[tuple[str, Any]]:
-    port = _free_port()
-    app = create_app(ServerConfig(**config), model=model, vad=vad)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        yield f"127.0.0.1:{port}", app
-    finally:
-        server.should_exit = True
-        await task
 
 
 def _client(address: str, api_key: str = "sk-anything") -> AsyncOpenAI:
@@ -178,7 +147,7 @@ async def test_interpreter_turn_over_the_sdk(
     embedded_model: EmbeddedModel, vad: SileroVAD, clips: Clips
 ) -> None:
     async with (
-        running_server(embedded_model, vad) as (address, _),
+        live_server(embedded_model, vad) as (address, _),
         realtime(address, INTERPRETER) as s,
     ):
         s.say(_pcm24(clips.spanish))
@@ -216,7 +185,7 @@ async def test_tutor_turn_with_an_input_image(
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=90)
     url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
     tutor = {"type": "realtime", "scenario": "tutor", "audio": {"input": {"turn_detection": None}}}
-    async with running_server(embedded_model, vad) as (address, _), realtime(address, tutor) as s:
+    async with live_server(embedded_model, vad) as (address, _), realtime(address, tutor) as s:
         await s.conn.conversation.item.create(
             item={
                 "type": "message",
@@ -238,53 +207,3 @@ async def test_tutor_turn_with_an_input_image(
         assert s.of_type("response.output_audio.delta")
         # Manual turns: the microphone's silence never started a turn.
         assert not s.of_type("input_audio_buffer.speech_started")
-
-
-async def test_appended_speech_interrupts_the_answer(
-    embedded_model: EmbeddedModel, vad: SileroVAD, clips: Clips
-) -> None:
-    async with (
-        running_server(embedded_model, vad) as (address, _),
-        realtime(address, INTERPRETER) as s,
-    ):
-        await s.conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": LONG_TEXT}],
-            }
-        )
-        await s.conn.response.create()
-        first = await s.wait_for("response.output_audio.delta")
-        rid = first["response_id"]
-        await asyncio.sleep(1.0)  # well into the answer
-        mark = len(s.events)
-        s.say(_pcm24(clips.english))
-        speech = await s.wait_for("input_audio_buffer.speech_started", after=mark)
-        done = await s.wait_for(
-            "response.done", after=mark, where=lambda e: e["response"]["id"] == rid
-        )
-        assert done["response"]["status"] == "cancelled"
-        # The interrupting utterance is answered in its own right...
-        await s.wait_for("translation.done", after=mark)
-        await s.wait_for("response.done", after=s.events.index(done) + 1)
-        # ...and the cancelled answer sent no audio once the user started talking.
-        at = s.events.index(speech)
-        late = [
-            e
-            for e in s.events[at:]
-            if e["type"] == "response.output_audio.delta" and e["response_id"] == rid
-        ]
-        assert late == []
-        # Truncating past what was sent is clamped, never an error.
-        await s.conn.conversation.item.truncate(
-            item_id=first["item_id"], content_index=0, audio_end_ms=10_000_000
-        )
-        truncated = await s.wait_for("conversation.item.truncated", after=mark)
-        sent_ms = 1000 * sum(
-            len(base64.b64decode(e["delta"])) / 2 / RATE
-            for e in s.of_type("response.output_audio.delta")
-            if e["response_id"] == rid
-        )
-        assert 0 < truncated["audio_end_ms"] <= sent_ms + 1
-        assert not s.of_type("error")

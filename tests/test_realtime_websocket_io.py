@@ -20,10 +20,12 @@ from numpy.typing import NDArray
 from model.audio import resample_int16
 from model.embedded.backend import EmbeddedModel
 from rtc import events, g711
+from rtc.app import default_scenarios
 from rtc.limits import CallLimits
 from rtc.vad import SileroVAD
+from tests.callers import live_server
 from tests.conftest import Clips
-from tests.test_realtime_websocket import Session, _client, running_server
+from tests.test_realtime_websocket import Session, _client
 
 pytestmark = pytest.mark.models
 
@@ -40,7 +42,8 @@ MANUAL_ULAW = {
 }
 PINNED = {
     *events.SERVER_EVENTS,
-    *events.SCENARIO_EVENTS,
+    *default_scenarios().events(),
+    events.EMOTION_STATE,
     *events.WEBSOCKET_SERVER_EVENTS,
     *events.EXTRA_EVENTS,
 }
@@ -78,7 +81,7 @@ async def test_manual_turn_in_g711_with_commit_clear_and_errors(
     embedded_model: EmbeddedModel, vad: SileroVAD, clips: Clips
 ) -> None:
     async with (
-        running_server(embedded_model, vad, call_limits=CallLimits(max_event_bytes=1_000_000)) as (
+        live_server(embedded_model, vad, call_limits=CallLimits(max_event_bytes=1_000_000)) as (
             address,
             _,
         ),
@@ -157,7 +160,7 @@ async def test_manual_turn_in_g711_with_commit_clear_and_errors(
 async def test_a_bad_session_format_is_refused_and_the_old_one_kept(
     embedded_model: EmbeddedModel, vad: SileroVAD
 ) -> None:
-    async with running_server(embedded_model, vad) as (address, _), connected(address) as s:
+    async with live_server(embedded_model, vad) as (address, _), connected(address) as s:
         for fmt, word in (
             ({"type": "audio/opus"}, "audio/pcm"),
             ({"type": "audio/pcm", "rate": 96_000}, "8000 to 48000"),
@@ -175,7 +178,7 @@ async def test_a_bad_session_format_is_refused_and_the_old_one_kept(
 async def test_websocket_auth_key_token_and_subprotocol(
     embedded_model: EmbeddedModel, vad: SileroVAD
 ) -> None:
-    async with running_server(embedded_model, vad, api_key=KEY) as (address, _):
+    async with live_server(embedded_model, vad, api_key=KEY) as (address, _):
         with pytest.raises(websockets.InvalidStatus) as refused:
             async with connected(address, "sk-wrong"):
                 pass

@@ -1,11 +1,31 @@
-"""The session object: defaults, deep merge, validation of honoured fields."""
+"""The session object: defaults, deep merge, validation of honoured fields, typed reading."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
+from model.tone import ToneModel
+from rtc.app import default_scenarios
+from rtc.conversation.session_config import PCMU, SessionRules
+from rtc.conversation.turns import TurnSettings
 from rtc.errors import InvalidEvent
-from rtc.session import apply_update, default_session, turn_settings
+
+RULES = SessionRules(ToneModel(), default_scenarios())
+
+
+def default_session(_model: str) -> dict[str, Any]:
+    return RULES.default_json()
+
+
+def apply_update(current: Mapping[str, Any], update: Any) -> dict[str, Any]:
+    return dict(RULES.update(current, update).data)
+
+
+def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:
+    return RULES.parse(session).turn
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -96,3 +116,34 @@ def test_scenario_change_brings_its_video_rate() -> None:
 def test_bad_updates_are_refused(update: dict[str, object]) -> None:
     with pytest.raises(InvalidEvent):
         apply_update(default_session("embedded"), update)
+
+
+def test_the_typed_config_is_read_once_from_the_json() -> None:
+    config = RULES.update(
+        RULES.default_json(),
+        {
+            "scenario": "interpreter",
+            "languages": ["es", "en"],
+            "audio": {"input": {"format": {"type": "audio/pcmu"}}},
+        },
+    )
+    assert config.scenario == "interpreter" and config.languages == ("es", "en")
+    assert config.video_fps == 0.0 and config.emotion is False
+    assert config.input_format.kind == PCMU and config.input_format.rate == 8000
+    assert config.output_format.rate == 24000
+    assert config.as_json()["scenario"] == "interpreter"
+    tutor = RULES.default()
+    assert tutor.scenario == "tutor" and tutor.video_fps == 1.0 and tutor.emotion is True
+
+
+def test_a_scenario_the_backend_cannot_run_is_refused() -> None:
+    from model.base import Capabilities
+
+    class Mute(ToneModel):
+        @property
+        def capabilities(self) -> Capabilities:
+            return Capabilities(speech_to_text=False, text_to_speech=False)
+
+    with pytest.raises(InvalidEvent) as refused:
+        SessionRules(Mute(), default_scenarios()).open({"scenario": "tutor"})
+    assert refused.value.code == "unsupported_backend"

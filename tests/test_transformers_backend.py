@@ -260,7 +260,7 @@ async def omni_http(
 ) -> AsyncIterator[httpx.AsyncClient]:
     omni[0].settings = FAST
     omni[1].calls.clear()
-    app = create_app(ServerConfig(), model=omni[0], vad=vad, scenarios={"chat": LookAndSay})
+    app = create_app(ServerConfig(), model=omni[0], vad=vad, scenarios=[LookAndSay])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://omnilive.test"
     ) as http:

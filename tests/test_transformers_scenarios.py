@@ -161,7 +161,7 @@ async def test_the_tutor_on_the_omni_model(
     page = StillImageTrack(render_problem(["2x + 3 = 11"], CLEAN, seed=3))
     async with CallClient(server.http, video=page, session={"scenario": "tutor"}) as call:
         await call.wait_for("session.created")
-        tutor: Any = server.gateway.registry.calls[0].responder.scenario
+        tutor: Any = server.gateway.registry.calls[0].scenario
         await wait_until(lambda: bool(tutor._recent), timeout=15)  # the camera's frames
         # The camera is read by the model (its OCR is noise here, so it asks to hold closer).
         mark = len(call.events)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiortc.rtp import RtpPacket
 
-from rtc.tuning import ListeningJitterBuffer
+from rtc.transports.tuning import ListeningJitterBuffer
 
 
 def packet(seq: int) -> RtpPacket:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtc.turns import (
+from rtc.conversation.turns import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 from collections.abc import Callable
@@ -86,7 +85,7 @@ async def test_camera_problem_is_read_and_solved_step_by_step(
     async with CallClient(server.http, video=camera) as call:
         created = await call.wait_for("session.created")
         assert created["session"]["scenario"] == "tutor"
-        await asyncio.sleep(2.5)  # the sampler has seen a few frames at 1 fps
+        await _camera_seen(server)
         call.send_text("help me solve this")
         problem = await call.wait_for("tutor.problem", timeout=60)
         assert problem["source"] == "camera"
@@ -112,7 +111,7 @@ async def test_spoken_help_and_spoken_answers_are_checked(
     camera = StillImageTrack(render_problem(["3x - 4 = 11"], PHOTO, seed=5))
     async with CallClient(server.http, video=camera) as call:
         await call.wait_for("session.created")
-        await asyncio.sleep(2.5)
+        await _camera_seen(server)
         assert call.mic is not None
         await call.mic.play(student("Can you help me with this?")).wait()
         problem = await call.wait_for("tutor.problem", timeout=60)
@@ -171,7 +170,7 @@ async def test_typed_problem_and_an_unreadable_page(server: Server) -> None:
     blank = np.full((480, 640, 3), 235, dtype=np.uint8)
     async with CallClient(server.http, video=StillImageTrack(blank)) as call:
         await call.wait_for("session.created")
-        await asyncio.sleep(2.0)
+        await _camera_seen(server)
         call.send_text("help me with this")
         await call.wait_for("response.done", timeout=60)
         assert not call.of_type("tutor.problem")  # no guessing
@@ -184,3 +183,9 @@ async def test_typed_problem_and_an_unreadable_page(server: Server) -> None:
         problem = await call.wait_for("tutor.problem", after=mark, timeout=60)
         assert problem["source"] == "text"
         assert problem["text"].replace(" ", "") == "5*x-2=13"
+
+
+async def _camera_seen(server: Server, frames: int = 2) -> None:
+    """The tutor has been shown a few camera frames (sampled at 1 fps)."""
+    call = server.gateway.registry.calls[0]
+    await wait_until(lambda: call.camera.samples >= frames, timeout=20)

@@ -42,6 +42,8 @@ def language_pair(config: Mapping[str, Any]) -> tuple[str, str]:
 
 class InterpreterScenario(Scenario):
     name = "interpreter"
+    events = ("translation.done",)
+    recorded_events = frozenset(events)
 
     @classmethod
     def check_config(cls, model: OmniModel, config: Mapping[str, Any]) -> None:

@@ -62,6 +62,10 @@ class _Frame:
 
 class TutorScenario(Scenario):
     name = "tutor"
+    default_video_fps = 1.0
+    emotion_by_default = True
+    events = ("tutor.problem", "tutor.step", "tutor.check", "tutor.adapt")
+    recorded_events = frozenset(events)
 
     def __init__(self, model: OmniModel, session: Any, config: Mapping[str, Any]) -> None:
         super().__init__(model, session, config)
@@ -92,8 +96,10 @@ class TutorScenario(Scenario):
     # -- camera ----------------------------------------------------------------------
     def push_video(self, sample: VideoSample) -> None:
         now = sample.timestamp_s
-        self._recent = [f for f in self._recent if now - f.sample.timestamp_s <= MAX_FRAME_AGE_S]
-        self._recent.append(_Frame(sample, sharpness(sample.rgb)))
+        kept = [f for f in self._recent if now - f.sample.timestamp_s <= MAX_FRAME_AGE_S]
+        # This runs in a worker thread while the event loop reads `_recent`: the list is
+        # built whole and swapped in, never changed in place.
+        self._recent = [*kept, _Frame(sample, sharpness(sample.rgb))]
         still = self._stillness.push(sample.rgb, now)
         if (
             still

@@ -1,4 +1,4 @@
-"""The camera path: sample the newest frame at the rate someone needs, read faces."""
+"""The camera path: keep the newest frame, sample it at the rate someone needs, read faces."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from model.emotion import EmotionState, EmotionTracker
 from model.errors import ModelError
 from model.scenario import Scenario, VideoSample
 from model.types import FaceEmotion
-from rtc.media_in import LatestFrame
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +26,40 @@ EMOTION_FPS = 1.0
 #: and a face that comes back is still seen within a few seconds.
 IDLE_AFTER_S = 10.0
 IDLE_LOOK_S = 3.0
+
+
+class LatestFrame:
+    """Keeps only the newest decoded video frame; older ones are dropped, never queued."""
+
+    def __init__(self) -> None:
+        self._frame: av.VideoFrame | None = None
+        self._seq = 0
+        self._taken_seq = 0
+        self._event = asyncio.Event()
+        self.frames = 0
+        self.last_frame_at = time.monotonic()
+
+    def put(self, frame: av.VideoFrame) -> None:
+        self._frame = frame
+        self._seq += 1
+        self.frames += 1
+        self.last_frame_at = time.monotonic()
+        self._event.set()
+
+    async def next(self) -> av.VideoFrame:
+        """The newest frame not handed out yet (waits for one)."""
+        while self._seq == self._taken_seq or self._frame is None:
+            self._event.clear()
+            await self._event.wait()
+        self._taken_seq = self._seq
+        return self._frame
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return (self._frame.width, self._frame.height) if self._frame is not None else None
+
+    def clear(self) -> None:
+        self._frame = None
 
 
 def to_rgb(frame: av.VideoFrame) -> NDArray[np.uint8]:
@@ -75,6 +108,8 @@ class CameraSampler:
         self.emotion_enabled = False
         self.tracker = EmotionTracker()
         self.looks = 0
+        self.samples = 0
+        """Frames handed to the scenario so far."""
         self._last_face_at = 0.0  # call time; the call's start counts as a face
         self._next_look_at = 0.0
 
@@ -103,6 +138,7 @@ class CameraSampler:
             wanted = scenario if scenario is not None and scenario.video_fps > 0 else None
             # Conversion and the scenario's own frame checks (a few ms each) in one thread hop.
             rgb, sample = await asyncio.to_thread(_convert_and_push, frame, now, wanted)
+            self.samples += wanted is not None
             if self.emotion_enabled and now >= self._next_look_at:
                 await self._read_emotion(rgb, now)
             del rgb, sample  # no frame outlives its sample

@@ -9,12 +9,16 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from rtc.audio_out import FRAME_SAMPLES, SAMPLE_RATE, OutputAudioTrack
+from rtc.conversation.playout import FRAME_SAMPLES, SAMPLE_RATE, Owner, Playout
+from rtc.transports.opus_track import OpusTrack
+
+A, B = Owner("resp_a", "item_a"), Owner("resp_b", "item_b")
 
 
 def tone(hz: float, seconds: float) -> NDArray[np.int16]:
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    return (8000 * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+    pcm: NDArray[np.int16] = (8000 * np.sin(2 * np.pi * hz * t)).astype(np.int16)
+    return pcm
 
 
 class Listener:
@@ -28,7 +32,7 @@ class Listener:
         self._codec = codec
         self.frames: list[NDArray[np.float32]] = []
 
-    async def hear(self, track: OutputAudioTrack, frames: int) -> None:
+    async def hear(self, track: OpusTrack, frames: int) -> None:
         for _ in range(frames):
             packet: av.Packet[Any] = await track.recv()
             for frame in self._codec.decode(packet):
@@ -46,41 +50,44 @@ class Listener:
 
 
 async def test_a_second_of_speech_plays_in_order_then_silence() -> None:
-    track = OutputAudioTrack()
+    playout = Playout()
+    track = OpusTrack(playout)
     ear = Listener()
-    track.enqueue("resp_a", tone(440, 0.5))
-    track.enqueue("resp_a", tone(880, 0.5))
+    playout.enqueue(A, tone(440, 0.5))
+    playout.enqueue(A, tone(880, 0.5))
     await ear.hear(track, 55)
     assert abs(ear.pitch(3, 23) - 440) < 10
     assert abs(ear.pitch(28, 48) - 880) < 10
     assert ear.level(52, 55) < 50  # silence once the speech is over
-    assert track.played_ms("resp_a") == 1000
+    assert playout.played_ms("resp_a") == 1000
 
 
 async def test_nothing_queued_before_a_clear_plays_after_it() -> None:
-    track = OutputAudioTrack()
+    playout = Playout()
+    track = OpusTrack(playout)
     ear = Listener()
-    track.enqueue("resp_a", tone(440, 1.0))
+    playout.enqueue(A, tone(440, 1.0))
     await ear.hear(track, 10)
-    played = track.clear()
+    played = playout.clear()
     assert played == {"resp_a": 200}
-    track.enqueue("resp_b", tone(1200, 0.6))
+    playout.enqueue(B, tone(1200, 0.6))
     await ear.hear(track, 30)
     assert abs(ear.pitch(13, 38) - 1200) < 10
-    assert track.played_ms("resp_b") == 600
+    assert playout.played_ms("resp_b") == 600
 
 
 async def test_a_pause_plays_silence_and_the_rest_after_it() -> None:
-    track = OutputAudioTrack()
+    playout = Playout()
+    track = OpusTrack(playout)
     ear = Listener()
-    track.enqueue("resp_a", tone(440, 0.4))
-    track.enqueue("resp_a", tone(660, 0.4))
+    playout.enqueue(A, tone(440, 0.4))
+    playout.enqueue(A, tone(660, 0.4))
     await ear.hear(track, 12)
-    track.pause()
+    playout.pause()
     await ear.hear(track, 10)
     assert ear.level(15, 22) < 50
-    track.resume()
+    playout.resume()
     await ear.hear(track, 30)
-    assert track.played_ms("resp_a") == 800
+    assert playout.played_ms("resp_a") == 800
     assert abs(ear.pitch(23, 29) - 440) < 40  # the 440 Hz part resumes where it stopped
     assert abs(ear.pitch(32, 48) - 660) < 10

@@ -1,0 +1,568 @@
+"""A call, whatever carries it: the session, the scenario, turns, answers and barge-in.
+
+One `Conversation` per call. It owns the session config, the scenario, the turn
+detector fed by `hear`, the interruption policy, the answers and their one playout
+clock, the camera sampler and the client events, and it ends the call. It talks to
+the outside only through `rtc.conversation.transport` (events out, audio and events
+in, frames out, close) and never imports a transport or a scenario package.
+
+Data flow of a spoken turn: transport -> `hear` (any rate) -> AudioChunker (16 kHz
+chunks) -> VAD -> TurnDetector -> SpeechPaused (a speculative answer starts) ->
+SpeechStopped (it is committed) -> the scenario answers through a `Response` ->
+`Playout` -> the transport pulls frames. A barge-in: VoiceOnset over an answer ->
+InterruptionPolicy says HOLD (the playout goes silent at once) -> enough speech, or
+words -> INTERRUPT: `Responses.cancel` clears the audio, truncates the conversation
+to what was played and cancels the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model.base import OmniModel
+from model.emotion import EmotionState
+from model.errors import ModelError
+from model.scenario import Scenario, UserTurn
+from model.types import FaceEmotion, Transcript
+from rtc import events as ev
+from rtc.conversation.apology import Apology
+from rtc.conversation.audio_in import AudioChunker
+from rtc.conversation.camera import CameraSampler, LatestFrame
+from rtc.conversation.client_events import (
+    COMMIT,
+    ClientEvent,
+    ClientEvents,
+    parse_item,
+    parse_truncate,
+)
+from rtc.conversation.interruption import Action, Decision, InterruptionPolicy
+from rtc.conversation.playout import Playout
+from rtc.conversation.responses import Responses, ResponsesListener, UserInput
+from rtc.conversation.session_config import SessionConfig, SessionRules
+from rtc.conversation.transport import Transport
+from rtc.conversation.turns import (
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    SpeechStopped,
+    TurnDetector,
+    TurnEvent,
+    VoiceLost,
+    VoiceOnset,
+)
+from rtc.errors import InvalidEvent
+from rtc.events import EventSink, ServerEvents, new_id
+from rtc.limits import CallLimits, EventGuard, ending_notice, expired
+from rtc.metrics import Metrics
+from rtc.vad import SAMPLE_RATE as VAD_RATE
+from rtc.vad import SileroVAD
+
+logger = logging.getLogger(__name__)
+
+#: Longest manual-turn buffer (turn_detection null) kept for `input_audio_buffer.commit`.
+MAX_MANUAL_AUDIO_S = 120.0
+MIN_COMMIT_MS = 100
+
+
+@dataclass
+class CallSettings:
+    """What every call of a server shares (from its command line)."""
+
+    peer_timeout_s: float = 10.0
+    """No media and no events for this long (and no open socket): the peer is gone."""
+    limits: CallLimits = field(default_factory=CallLimits)
+    record_audio: bool = False
+    """The conversation record keeps the user's speech too."""
+
+
+@dataclass
+class ServerParts:
+    """What a conversation takes from its server: shared, loaded once per process."""
+
+    model: OmniModel
+    vad: SileroVAD
+    rules: SessionRules
+    metrics: Metrics
+    settings: CallSettings
+    apology: Apology
+
+
+class Conversation(ResponsesListener):
+    def __init__(
+        self,
+        parts: ServerParts,
+        config: SessionConfig,
+        *,
+        id_prefix: str,
+        on_closed: Callable[[Conversation], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.id = new_id(id_prefix)
+        self.created_at = time.monotonic()
+        self.log_prefix = f"[{self.id}] "
+        self.model = parts.model
+        self.metrics = parts.metrics
+        self.settings = parts.settings
+        self._parts = parts
+        self._on_closed = on_closed
+        self.config = config
+        self.model_session = parts.model.session()
+        self.events = ServerEvents()
+        self.playout = Playout()
+        self.responses = Responses(
+            events=self.events,
+            playout=self.playout,
+            model_session=self.model_session,
+            metrics=self.metrics,
+            apology=parts.apology,
+            log_prefix=self.log_prefix,
+            stall_timeout_s=self.settings.limits.model_stall_s,
+            record_audio=self.settings.record_audio,
+        )
+        self.responses.listener = self
+        self.policy = InterruptionPolicy()
+        self.scenario: Scenario | None = None
+        self.detector: TurnDetector | None = None
+        self.video = LatestFrame()
+        self.camera = CameraSampler(
+            self.video,
+            self.model_session,
+            self._current_scenario,
+            self._on_emotion,
+            self.created_at,
+        )
+        self.transport: Transport | None = None
+        self.audio_in_events = False
+        self._client_events = ClientEvents(self, EventGuard(self.settings.limits))
+        self._chunker = AudioChunker()
+        self._vad = parts.vad.stream()
+        self.heard_s = 0.0
+        """Seconds of the user's audio heard so far."""
+        self._manual: list[NDArray[np.float32]] = []
+        self._manual_samples = 0
+        self._user_item_id: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_event_at = time.monotonic()
+        self._last_media_at = time.monotonic()
+        self._ending: str | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self.closed = asyncio.Event()
+        self.end_reason: str | None = None
+        self._follow_config()
+
+    # -- wiring to a transport ---------------------------------------------------------
+    def start(self, transport: Transport) -> None:
+        """Run the call over `transport` (its sinks attach themselves)."""
+        self.transport = transport
+        self.audio_in_events = transport.audio_in_events
+        self._spawn(self._client_events.run(), "client events")
+        self._spawn(self._watchdog(), "watchdog")
+        self._spawn(self.camera.run(), "camera sampler")
+        logger.info(
+            "%saccepted (%s): scenario=%s", self.log_prefix, transport.kind, self.config.scenario
+        )
+
+    def attach(self, sink: EventSink) -> Callable[[], None]:
+        """Send this call's events to `sink`, starting with `session.created`."""
+        detach = self.events.attach(sink)
+        self.events.emit_to(sink, ev.SESSION_CREATED, {"session": self.config.as_json()})
+        return detach
+
+    def receive(self, message: str | bytes) -> None:
+        """A client event as it arrives (see client_events.py)."""
+        self._client_events.receive(message)
+
+    def touch(self) -> None:
+        """The peer showed it is there."""
+        self._last_event_at = time.monotonic()
+
+    def media_arrived(self) -> None:
+        self._last_media_at = time.monotonic()
+
+    @property
+    def ending(self) -> bool:
+        return self._ending is not None
+
+    def refuse(
+        self,
+        code: str,
+        message: str,
+        event_id: str | None,
+        *,
+        error_type: str = "invalid_request_error",
+    ) -> None:
+        """Answer a client event the server cannot act on with an `error` event."""
+        self.metrics.client_event_errors.labels(code).inc()
+        self.events.error(code, message, event_id=event_id, error_type=error_type)
+
+    # -- the session -------------------------------------------------------------------
+    def _follow_config(self) -> None:
+        """Make the running call follow `self.config` (scenario, turn detection, camera)."""
+        config = self.config
+        turn = config.turn
+        if turn is None:
+            self.detector = None
+        elif self.detector is None or self.detector.settings != turn:
+            self.detector = TurnDetector(turn)
+        self.policy.interrupt_response = turn is not None and turn.interrupt_response
+        if turn is not None:
+            self.policy.min_interruption_ms = turn.min_interruption_ms
+        self.camera.emotion_enabled = config.emotion and self.model.capabilities.emotion
+        cls = self._parts.rules.scenarios.get(config.scenario)
+        assert cls is not None  # SessionRules checked it
+        if self.scenario is not None and type(self.scenario) is cls:
+            self.scenario.configure(config.data)
+        else:
+            old = self.scenario
+            self.scenario = cls(self.model, self.model_session, config.data)
+            self._spawn(self.scenario.watch(self._scenario_event), "scenario watch")
+            if old is not None:
+                self._spawn(old.aclose(), "close old scenario")
+        self.responses.scenario = self.scenario
+
+    def _current_scenario(self) -> Scenario | None:
+        return self.scenario
+
+    def _scenario_event(self, event_type: str, payload: Mapping[str, Any]) -> object:
+        return self.events.emit(event_type, payload)
+
+    # -- client events, applied in order ----------------------------------------------
+    def apply(self, event: ClientEvent) -> None:
+        kind, data, event_id = event.kind, event.data, event.event_id
+        if kind == "session.update":
+            self.update_session(data.get("session", {}))
+        elif kind == "conversation.item.create":
+            item = parse_item(data.get("item"))
+            typed = {"type": kind, "item_id": item.item_id, "text": item.text}
+            self.events.record({**typed, "image": item.image is not None})  # text is kept
+            self.responses.add_input(UserInput(item.item_id, item.text, item.image))
+        elif kind == "response.create":
+            if not self.responses.create():
+                raise InvalidEvent(
+                    "conversation_already_has_active_response",
+                    "a response is in progress; cancel it first",
+                    event_id,
+                )
+        elif kind == "response.cancel":
+            if not self.responses.cancel_current("client_cancelled"):
+                raise InvalidEvent(
+                    "response_cancel_not_active", "there is no response to cancel", event_id
+                )
+        elif kind == "output_audio_buffer.clear":
+            self.responses.clear_output()
+        elif kind == "input_audio_buffer.clear":
+            self.clear_input()
+        elif kind == "conversation.item.truncate":
+            item_id, end = parse_truncate(data, event_id)
+            self.truncate(item_id, end, data.get("content_index", 0), event_id)
+        elif kind == COMMIT and self.audio_in_events:
+            self.commit_input(event_id)
+        elif kind in ("input_audio_buffer.append", COMMIT):
+            raise InvalidEvent(
+                "unsupported_event",
+                f"{kind} is for WebSocket sessions; over WebRTC audio comes on the media track",
+                event_id,
+            )
+        else:
+            raise InvalidEvent("unknown_event", f"unknown event type {kind!r}", event_id)
+
+    def update_session(self, update: Any) -> None:
+        """`session.update`: all of it takes effect, or none of it (InvalidEvent)."""
+        previous = self.config
+        self.config = self._parts.rules.update(previous, update)
+        self._follow_config()
+        self.events.emit(ev.SESSION_UPDATED, {"session": self.config.as_json()})
+
+    def clear_input(self) -> None:
+        if self.detector is not None:
+            self.detector.reset()
+        self._chunker.reset()
+        self._manual.clear()
+        self._manual_samples = 0
+        self.responses.drop_speculative()
+        self.events.emit(ev.INPUT_CLEARED)
+
+    def truncate(
+        self, item_id: str, audio_end_ms: float, content_index: Any, event_id: str | None
+    ) -> None:
+        # Never more than went out: the client cannot have played the rest.
+        end = max(0.0, min(audio_end_ms, self.responses.played_ms(item_id)))
+        if self.model_session.truncate(item_id, end) is None:
+            raise InvalidEvent("item_not_found", f"no item {item_id!r}", event_id)
+        self.events.emit(
+            ev.ITEM_TRUNCATED,
+            {"item_id": item_id, "content_index": content_index, "audio_end_ms": int(end)},
+        )
+
+    def commit_input(self, event_id: str | None) -> None:
+        """`input_audio_buffer.commit` (turns are the client's): the buffer becomes an item."""
+        if self.detector is not None:
+            raise InvalidEvent(
+                "invalid_event",
+                "turn detection is on: the server commits turns itself "
+                "(set audio.input.turn_detection to null to commit by hand)",
+                event_id,
+            )
+        parts, self._manual = [*self._manual, self._chunker.take_rest()], []
+        self._manual_samples = 0
+        audio = np.concatenate(parts)
+        if 1000 * len(audio) / VAD_RATE < MIN_COMMIT_MS:
+            raise InvalidEvent(
+                "input_audio_buffer_commit_empty",
+                f"the buffer has less than {MIN_COMMIT_MS} ms of audio",
+                event_id,
+            )
+        item_id = new_id("item")
+        self.events.emit(ev.AUDIO_COMMITTED, {"item_id": item_id, "previous_item_id": None})
+        self.responses.add_input(UserInput(item_id, audio=audio))
+
+    # -- audio in: the one listening path of every transport ------------------------------
+    async def hear(self, pcm: NDArray[np.int16], rate: int, *, off_loop: bool = False) -> None:
+        """The user's audio (mono int16 at `rate`), in order, as it arrives."""
+        self._last_media_at = time.monotonic()
+        self.heard_s += len(pcm) / rate
+        if off_loop:
+            chunks = await asyncio.to_thread(self._chunker.push, pcm, rate)
+        else:
+            chunks = self._chunker.push(pcm, rate)
+        for chunk in chunks:
+            await self._listen(chunk)
+
+    async def _listen(self, chunk: NDArray[np.float32]) -> None:
+        detector = self.detector
+        if detector is None:
+            if self._manual_samples < MAX_MANUAL_AUDIO_S * VAD_RATE:
+                self._manual.append(chunk)  # the oldest part of a very long turn is kept
+                self._manual_samples += len(chunk)
+            return
+        probability = await self._vad.probability(chunk)
+        if detector is not self.detector:
+            return  # the session changed turn detection meanwhile
+        for event in detector.push(chunk, probability):
+            self.turn_event(event)
+        if detector.speaking:
+            self.speech_progress(detector.speech_ms)
+
+    def turn_event(self, event: TurnEvent) -> None:
+        """What the turn detector says (timeline tests say it directly)."""
+        answering = self.responses.current is not None
+        if isinstance(event, VoiceOnset):
+            self._act(self.policy.voice_onset(answering))
+        elif isinstance(event, VoiceLost):
+            self._act(self.policy.voice_lost())
+        elif isinstance(event, SpeechStarted):
+            self._user_item_id = new_id("item")
+            self.events.emit(
+                ev.SPEECH_STARTED,
+                {"audio_start_ms": int(event.audio_start_ms), "item_id": self._user_item_id},
+            )
+            self.responses.drop_speculative()
+            self._act(self.policy.speech_started(answering, time.monotonic()))
+        elif isinstance(event, SpeechPaused):
+            self.responses.drop_speculative()
+            if self._answers_turns() and not answering and not self.policy.suspected:
+                item_id = self._user_item_id or new_id("item")
+                self.responses.speculate(UserTurn(item_id, audio=event.audio), event.revision)
+        elif isinstance(event, SpeechResumed):
+            self.responses.drop_speculative()  # the answer to the pause is stale
+        elif isinstance(event, SpeechStopped):
+            self._on_speech_stopped(event)
+
+    def speech_progress(self, speech_ms: float) -> None:
+        """The user has been speaking for `speech_ms` (after every chunk of speech)."""
+        self._act(self.policy.speech_progress(speech_ms))
+
+    def _on_speech_stopped(self, event: SpeechStopped) -> None:
+        item_id = self._user_item_id or new_id("item")
+        self._user_item_id = None
+        self.events.emit(
+            ev.SPEECH_STOPPED, {"audio_end_ms": int(event.audio_end_ms), "item_id": item_id}
+        )
+        turn = UserTurn(item_id=item_id, audio=event.audio)
+        if self.policy.speech_stopped().action is Action.CHECK_WORDS:
+            self._spawn(self._check_words(turn), "check words")
+            return
+        if not self._answers_turns():
+            return
+        if not self.responses.commit_speculative(event.revision):
+            self.responses.start(turn)
+
+    def _answers_turns(self) -> bool:
+        turn = self.config.turn
+        return turn is not None and turn.create_response and self.scenario is not None
+
+    async def _check_words(self, turn: UserTurn) -> None:
+        """Short speech over an answer: an interruption only if it had words."""
+        scenario = self.scenario
+        assert turn.audio is not None
+        try:
+            transcript = await self.model_session.transcribe(
+                turn.audio,
+                scenario.languages if scenario else [],
+                prompt=scenario.vocabulary if scenario else "",
+            )
+        except ModelError:
+            logger.warning("%stranscription failed checking an interruption", self.log_prefix)
+            transcript = Transcript("", "", 0.0)
+        decision = self.policy.words_checked(transcript.has_words)
+        self._act(decision)
+        if decision.action is Action.INTERRUPT:
+            # The scenario reuses this transcript rather than transcribing again.
+            self.responses.start(dataclasses.replace(turn, transcript=transcript))
+        elif decision.action is Action.RELEASE:
+            logger.info("%sfalse interruption (no words); resuming", self.log_prefix)
+            self.metrics.false_interruptions.inc()
+
+    def _act(self, decision: Decision) -> None:
+        action = decision.action
+        if action is Action.HOLD:
+            self.playout.pause()
+        elif action is Action.RELEASE:
+            self.playout.resume()
+        elif action is Action.INTERRUPT:
+            if self.responses.current is not None:
+                self.metrics.barge_ins.inc()
+                self.responses.cancel(self.responses.current, reason="turn_detected")
+            if decision.suspected_at is not None:
+                self.metrics.barge_in_latency.observe(time.monotonic() - decision.suspected_at)
+
+    def words_heard(self, revision: int, finished: bool | None) -> None:
+        if self.detector is not None:
+            for event in self.detector.words_heard(revision, finished):
+                self.turn_event(event)
+
+    def speak_up(self, trigger: str) -> None:
+        """The scenario wants to say something unprompted (it saw the user frown)."""
+        if self.responses.current is None and not self.policy.suspected and self.scenario:
+            self.responses.start(UserTurn(item_id=new_id("item"), trigger=trigger))
+
+    def _on_emotion(
+        self, state: EmotionState, frustrated_s: float, changed_faces: list[FaceEmotion] | None
+    ) -> None:
+        if changed_faces is not None:
+            # Every face, largest first (ours, beyond the contract's label/score/faces).
+            people = [
+                {"label": f.label, "score": round(f.score, 2), "box": list(f.box)}
+                for f in changed_faces
+            ]
+            self.events.emit(ev.EMOTION_STATE, {**state.as_event(), "people": people})
+        scenario = self.scenario
+        if scenario is not None and scenario.on_emotion(state, frustrated_s):
+            self.speak_up("emotion")
+
+    # -- lifetime ------------------------------------------------------------------------
+    @property
+    def last_media_at(self) -> float:
+        return max(self._last_media_at, self.video.last_frame_at)
+
+    def _peer_seen_at(self) -> float:
+        transport = self.transport
+        if transport is not None and transport.connected():
+            return time.monotonic()
+        return max(self._last_event_at, self.last_media_at)
+
+    async def _watchdog(self) -> None:
+        limits = self.settings.limits
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            if now - self._peer_seen_at() > self.settings.peer_timeout_s:
+                logger.info(
+                    "%sno media or events for %.0fs", self.log_prefix, self.settings.peer_timeout_s
+                )
+                self.close("peer_timeout")
+                return
+            limit = expired(limits, self.created_at, self.last_media_at, now)
+            if limit is not None:
+                self.metrics.limit_hits.labels(limit).inc()
+                await self.end_with(limit)
+                return
+
+    def end_soon(self, reason: str) -> None:
+        """End the call from a callback: at once for everything that arrives after this."""
+        if self._ending is None:
+            self._ending = reason
+            self._client_events.clear()
+            self._spawn(self.end_with(reason), f"end: {reason}")
+
+    async def end_with(self, reason: str) -> None:
+        """End the call, first telling the client why with an `error` event (if it is there)."""
+        self._ending = self._ending or reason
+        notice = ending_notice(reason, self.settings.limits)
+        if notice is not None and self._closing is None and self.events.attached:
+            self.events.error(notice.code, notice.message, error_type=notice.error_type)
+            if self.transport is not None:
+                await self.transport.flush()
+        await asyncio.shield(self.close(reason))
+
+    def close(self, reason: str) -> asyncio.Task[None]:
+        """End the call (idempotent); returns the task doing it."""
+        if self._closing is None:
+            self._ending = self._ending or reason
+            self.end_reason = reason
+            self._closing = asyncio.get_running_loop().create_task(self._close())
+        return self._closing
+
+    async def _close(self) -> None:
+        logger.info("%sending: %s", self.log_prefix, self.end_reason)
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        for task in tasks:
+            task.cancel()
+        self._client_events.clear()
+        await self.responses.aclose()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.scenario is not None:
+            await self.scenario.aclose()
+        await self.model_session.aclose()
+        self.playout.stop()
+        self.events.detach_all()
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            await transport.close(self.end_reason or "closed")
+        # Nothing may point back into the ended call: with no cycle through it, its frames,
+        # codecs and their threads go with the last reference, not at the next full garbage
+        # collection (rare in a process whose models hold millions of long-lived objects).
+        self.camera.detach()
+        self.video.clear()
+        self._manual.clear()
+        self.metrics.calls_ended.labels(self.end_reason or "unknown").inc()
+        self.closed.set()
+        if self._on_closed is not None:
+            result = self._on_closed(self)
+            if result is not None:
+                await result
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{self.id} {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "%stask %s crashed", self.log_prefix, task.get_name(), exc_info=task.exception()
+            )
+
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        """Run `coro` for the call's life (a transport's media task): cancelled at its end."""
+        self._spawn(coro, name)
+
+    @property
+    def dropped_events(self) -> int:
+        """Client events dropped by the size and rate limits."""
+        return self._client_events.dropped
+
+    @property
+    def task_count(self) -> int:
+        return len(self._tasks)

@@ -1,0 +1,475 @@
+"""Answers: one `Response` per answer, and `Responses`, their life cycle in one call.
+
+A response may start speculatively, when the user has just gone quiet, with
+everything it produces held back until the turn really ends (then it is committed)
+or the user goes on talking (then it is dropped without a trace). A committed
+answer whose model makes no progress for `stall_timeout_s` fails with
+`model_timeout`; a failed answer says sorry in its place. Answers asked for while
+one plays wait their turn. What to do when the user talks over an answer is not
+decided here (see `interruption.py`); `cancel` is the one way an answer is cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model.audio import resample_int16, wav_data_url
+from model.base import OmniSession
+from model.conversation import ConversationItem
+from model.errors import ModelError
+from model.scenario import Scenario, UserTurn
+from model.types import SpeechChunk, Transcript
+from rtc import events as ev
+from rtc.conversation.apology import Apology
+from rtc.conversation.playout import SAMPLE_RATE, Owner, Playout, PlayoutListener
+from rtc.conversation.turns import words_sound_finished
+from rtc.events import ServerEvents, new_id, response_object
+from rtc.metrics import Metrics
+from rtc.records import INPUT_AUDIO
+
+logger = logging.getLogger(__name__)
+
+
+class Status(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    DISCARDED = "discarded"
+    """A speculative answer nobody saw (the user went on talking)."""
+    CLOSED = "closed"
+    """The call ended under it."""
+
+
+@dataclass(frozen=True)
+class UserInput:
+    """A user item waiting for `response.create`: typed text, an image, or committed audio."""
+
+    item_id: str
+    text: str | None = None
+    image: bytes | None = None
+    audio: NDArray[np.float32] | None = None
+    """16 kHz mono, from a manual `input_audio_buffer.commit`."""
+
+
+class Response:
+    """One answer; the scenario's ResponseSink."""
+
+    def __init__(
+        self, responses: Responses, turn: UserTurn, *, speculative: bool, revision: int = -1
+    ) -> None:
+        self.id = new_id("resp")
+        self.owner = Owner(self.id, new_id("item"))
+        self.turn = turn
+        self.revision = revision
+        self.status = Status.IN_PROGRESS
+        self.turn_ended_at = time.monotonic()
+        self.first_audio_at: float | None = None
+        self.progress_at = self.turn_ended_at
+        """When the model last produced something (an event, words, audio)."""
+        self.transcript: list[str] = []
+        self.task: asyncio.Task[None] | None = None
+        self.committed = asyncio.Event()
+        self._responses = responses
+        self._held: list[Callable[[], None]] | None = [] if speculative else None
+        if not speculative:
+            self.committed.set()
+
+    @property
+    def item_id(self) -> str:
+        return self.owner.item_id
+
+    @property
+    def speculative(self) -> bool:
+        return self._held is not None
+
+    def commit(self) -> None:
+        """The turn really ended: send what was held and go live."""
+        held, self._held = self._held or [], None
+        self.turn_ended_at = time.monotonic()
+        for action in held:
+            action()
+        self.committed.set()
+
+    def drop_held(self) -> None:
+        """It will never be sent: let go of what was held (its closures refer back to it)."""
+        if self._held is not None:
+            self._held.clear()
+
+    def _do(self, action: Callable[[], None]) -> None:
+        if self.status is not Status.IN_PROGRESS:
+            return
+        self.progress_at = time.monotonic()
+        if self._held is not None:
+            self._held.append(action)
+        else:
+            action()
+
+    # -- ResponseSink ------------------------------------------------------------
+    def transcription(self, transcript: Transcript) -> None:
+        turn = self.turn
+        self._do(lambda: self._responses.report_transcription(turn.item_id, transcript, turn.audio))
+        if self.speculative:
+            self._responses.heard_while_paused(self, transcript)
+
+    def event(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        data = dict(payload)
+        events = self._responses.events
+
+        def send() -> None:
+            events.emit(event_type, data)
+
+        self._do(send)
+
+    def error(self, code: str, message: str) -> None:
+        events = self._responses.events
+        self._do(lambda: events.error(code, message, error_type="server_error"))
+
+    async def speak(self, speech: AsyncIterator[SpeechChunk]) -> None:
+        async for chunk in speech:
+            if chunk.sample_rate != SAMPLE_RATE:
+                pcm = await asyncio.to_thread(
+                    resample_int16, chunk.pcm, chunk.sample_rate, SAMPLE_RATE
+                )
+                chunk = SpeechChunk(pcm, SAMPLE_RATE, chunk.text)
+            self._do(lambda c=chunk: self.play(c))  # type: ignore[misc]
+
+    def play(self, chunk: SpeechChunk) -> None:
+        """Queue speech for playout now (it is already at the playout rate)."""
+        r = self._responses
+        r.playout.enqueue(self.owner, chunk.pcm)
+        item = r.model_session.conversation.get(self.item_id)
+        if item is not None:
+            item.add_spoken(chunk.text, chunk.duration_ms)
+        if chunk.text:
+            delta = chunk.text if not self.transcript else " " + chunk.text
+            self.transcript.append(chunk.text)
+            r.events.emit(
+                ev.TRANSCRIPT_DELTA,
+                {"response_id": self.id, "item_id": self.item_id, "delta": delta},
+            )
+
+
+class ResponsesListener:
+    """What the conversation hears back from its answers."""
+
+    def words_heard(self, revision: int, finished: bool | None) -> None:
+        """A speculative answer transcribed paused speech `revision`; do its words sound done?"""
+
+
+class Responses(PlayoutListener):
+    """One call's answers."""
+
+    def __init__(
+        self,
+        *,
+        events: ServerEvents,
+        playout: Playout,
+        model_session: OmniSession,
+        metrics: Metrics,
+        apology: Apology,
+        log_prefix: str = "",
+        stall_timeout_s: float = 20.0,
+        record_audio: bool = False,
+    ) -> None:
+        self.events = events
+        self.playout = playout
+        self.model_session = model_session
+        self.metrics = metrics
+        self.apology = apology
+        self.stall_timeout_s = stall_timeout_s
+        """A committed answer whose model produces nothing for this long fails (0: never)."""
+        self.record_audio = record_audio
+        self.scenario: Scenario | None = None
+        self.scenario_problem: tuple[str, str] = ("no_scenario", "no scenario is set")
+        self.listener = ResponsesListener()
+        self._log = log_prefix
+        self._current: Response | None = None
+        self._speculative: Response | None = None
+        self._waiting: deque[UserTurn] = deque()
+        self._inputs: list[UserInput] = []
+        self._played_ms: dict[str, float] = {}
+        """Assistant item id -> ms of its audio played out, once its answer has ended."""
+        self._closed = False
+        playout.listener = self
+
+    @property
+    def current(self) -> Response | None:
+        """The answer that owns the output now (committed; may be waiting for its model)."""
+        return self._current
+
+    # -- turns -------------------------------------------------------------------
+    def start(self, turn: UserTurn) -> None:
+        """Answer `turn` now, or after the current answer."""
+        if self._current is not None:
+            self._waiting.append(turn)
+            return
+        response = self._launch(turn, speculative=False)
+        self._current = response
+        self._emit_created(response)
+
+    def speculate(self, turn: UserTurn, revision: int) -> None:
+        """Start answering paused speech `revision`, holding everything back."""
+        self.drop_speculative()
+        self._speculative = self._launch(turn, speculative=True, revision=revision)
+        logger.debug("%sspeculating on paused speech (revision %d)", self._log, revision)
+
+    def commit_speculative(self, revision: int) -> bool:
+        """The turn ended at paused speech `revision`: go live with its answer if it has one."""
+        spec, self._speculative = self._speculative, None
+        if spec is None:
+            return False
+        if spec.revision == revision and spec.status is Status.IN_PROGRESS:
+            logger.debug("%susing the speculative answer %s", self._log, spec.id)
+            self._current = spec
+            self._emit_created(spec)
+            spec.commit()
+            return True
+        logger.debug("%sspeculative answer %s is stale", self._log, spec.id)
+        self._discard(spec)
+        return False
+
+    def drop_speculative(self) -> None:
+        if self._speculative is not None:
+            self._discard(self._speculative)
+            self._speculative = None
+
+    def heard_while_paused(self, response: Response, transcript: Transcript) -> None:
+        """A speculative answer knows the words: they may end the turn sooner."""
+        finished = words_sound_finished(transcript.text)
+        logger.debug("%sheard %r while paused (finished: %s)", self._log, transcript.text, finished)
+        if response is self._speculative:
+            self.listener.words_heard(response.revision, finished)
+
+    # -- client requests -----------------------------------------------------------
+    def add_input(self, user_input: UserInput) -> None:
+        """A user item for the next `response.create`."""
+        self._inputs.append(user_input)
+        if user_input.text:
+            self.model_session.conversation.add(
+                ConversationItem(user_input.item_id, "user", text=user_input.text)
+            )
+
+    def create(self) -> bool:
+        """`response.create`: answer the items added since the last answer (False: busy)."""
+        if self._current is not None:
+            return False
+        inputs, self._inputs = self._inputs, []
+        text = " ".join(i.text for i in inputs if i.text) or None
+        images = tuple(i.image for i in inputs if i.image)
+        clips = [i.audio for i in inputs if i.audio is not None and len(i.audio)]
+        audio = np.concatenate(clips) if clips else None
+        item_id = inputs[-1].item_id if inputs else new_id("item")
+        self.start(UserTurn(item_id=item_id, text=text, images=images, audio=audio))
+        return True
+
+    def cancel_current(self, reason: str) -> bool:
+        if self._current is None:
+            return False
+        self.cancel(self._current, reason=reason)
+        return True
+
+    def clear_output(self) -> None:
+        """`output_audio_buffer.clear`: silence the answer, keep what was heard of it."""
+        current = self._current
+        for response_id, played_ms in self.playout.clear().items():
+            self.events.emit(ev.OUTPUT_CLEARED, {"response_id": response_id})
+            if current is not None and current.id == response_id:
+                self._note_played(current, played_ms)
+                self.model_session.truncate(current.item_id, played_ms)
+
+    def played_ms(self, item_id: str) -> float:
+        """How much of an assistant item's audio went out (what a client can have heard)."""
+        current = self._current
+        played = self._played_ms.get(item_id, 0.0)
+        if current is not None and current.item_id == item_id:
+            return max(played, self.playout.played_ms(current.id))
+        return played
+
+    def _note_played(self, response: Response, played_ms: float) -> None:
+        item_id = response.item_id
+        self._played_ms[item_id] = max(self._played_ms.get(item_id, 0.0), played_ms)
+
+    # -- the answer's run ------------------------------------------------------------
+    def _launch(self, turn: UserTurn, *, speculative: bool, revision: int = -1) -> Response:
+        response = Response(self, turn, speculative=speculative, revision=revision)
+        response.task = asyncio.create_task(self._run(response), name=f"response {response.id}")
+        return response
+
+    def _emit_created(self, response: Response) -> None:
+        self.model_session.conversation.add(
+            ConversationItem(response.item_id, "assistant", status="in_progress")
+        )
+        self.events.emit(
+            ev.RESPONSE_CREATED, {"response": response_object(response.id, "in_progress")}
+        )
+
+    async def _run(self, response: Response) -> None:
+        status, details = Status.COMPLETED, None
+        try:
+            if self.scenario is None:
+                code, message = self.scenario_problem
+                await response.committed.wait()
+                self.events.error(code, message)
+                status = Status.FAILED
+                details = {"type": "failed", "error": {"code": code, "message": message}}
+                return
+            await self._generate(response)
+            await response.committed.wait()
+            await self.playout.end(response.owner)
+        except asyncio.CancelledError:
+            if response.status is Status.IN_PROGRESS:
+                response.status = Status.CANCELLED
+            raise
+        except Exception as exc:
+            if response.speculative:
+                # Nobody has seen it; the real turn end will try again and report properly.
+                response.status = Status.DISCARDED
+                return
+            status, details = self._failure(response, exc)
+            await self._apologize(response)
+        finally:
+            if response.status is Status.IN_PROGRESS and not response.speculative:
+                self._finish(response, status, details)
+
+    async def _generate(self, response: Response) -> None:
+        """The scenario's answer, failed with `model_timeout` if its model stops making progress."""
+        assert self.scenario is not None
+        self.apology.prepare(self.model_session)
+        work = asyncio.ensure_future(self.scenario.respond(response.turn, response))
+        try:
+            while not work.done():
+                limit = self.stall_timeout_s
+                if limit <= 0 or not response.committed.is_set():
+                    await asyncio.wait({work}, timeout=limit or None)
+                    continue
+                since = max(response.progress_at, response.turn_ended_at)
+                left = limit - (time.monotonic() - since)
+                if left <= 0:
+                    raise ModelError(
+                        f"the model produced nothing for {limit:g} s", code="model_timeout"
+                    )
+                await asyncio.wait({work}, timeout=left)
+            work.result()
+        finally:
+            # A hung model call stays in its worker thread; the answer stops waiting for it.
+            work.cancel()
+            # A failed `work` holds the error, whose traceback holds this frame: no cycle.
+            del work
+
+    async def _apologize(self, response: Response) -> None:
+        """Say sorry in the failed answer's place, so a listener knows to try again."""
+        pcm = await self.apology.voice()
+        if pcm is None:
+            return
+        response.play(SpeechChunk(pcm, SAMPLE_RATE, self.apology.text))
+        await self.playout.end(response.owner)
+
+    def _failure(self, response: Response, exc: Exception) -> tuple[Status, dict[str, Any]]:
+        if isinstance(exc, ModelError):
+            logger.warning("%sresponse %s failed: %s", self._log, response.id, exc)
+            code, message = exc.code, str(exc)
+        else:
+            logger.error("%sresponse %s crashed", self._log, response.id, exc_info=exc)
+            code, message = "internal_error", f"the answer failed: {exc}"
+        self.events.error(code, message, error_type="server_error")
+        return Status.FAILED, {"type": "failed", "error": {"code": code, "message": message}}
+
+    def _finish(self, response: Response, status: Status, details: dict[str, Any] | None) -> None:
+        response.status = status
+        item = self.model_session.conversation.get(response.item_id)
+        if item is not None and item.status == "in_progress":
+            item.status = "completed" if status is Status.COMPLETED else "incomplete"
+        if response.transcript:
+            text = item.text if item is not None else " ".join(response.transcript)
+            self.events.emit(
+                ev.TRANSCRIPT_DONE,
+                {"response_id": response.id, "item_id": response.item_id, "transcript": text},
+            )
+        self.events.emit(
+            ev.RESPONSE_DONE, {"response": response_object(response.id, status.value, details)}
+        )
+        self.metrics.responses.labels(status.value).inc()
+        self._note_played(response, self.playout.played_ms(response.id))
+        self.playout.forget(response.id)
+        if self._current is response:
+            self._current = None
+            if self._waiting and not self._closed:
+                self.start(self._waiting.popleft())
+
+    def cancel(self, response: Response, *, reason: str) -> None:
+        """The one way an answer is cut: clear its audio, keep what was heard, stop it."""
+        if response.status is not Status.IN_PROGRESS:
+            return
+        started = self.playout.has_started(response.id)
+        played = self.playout.clear().get(response.id, self.playout.played_ms(response.id))
+        if started:
+            self.events.emit(ev.OUTPUT_CLEARED, {"response_id": response.id})
+        self._note_played(response, played)
+        self.model_session.truncate(response.item_id, played)
+        if response.task is not None:
+            response.task.cancel()
+        self._finish(response, Status.CANCELLED, {"type": "cancelled", "reason": reason})
+
+    def _discard(self, response: Response) -> None:
+        response.status = Status.DISCARDED
+        response.drop_held()
+        if response.task is not None:
+            response.task.cancel()
+
+    # -- playout ---------------------------------------------------------------------
+    def audio_started(self, owner: Owner) -> None:
+        response = self._current
+        first = response is not None and response.id == owner.response_id
+        if first and response is not None and response.first_audio_at is None:
+            response.first_audio_at = time.monotonic()
+            self.metrics.response_latency.observe(response.first_audio_at - response.turn_ended_at)
+        self.events.emit(ev.OUTPUT_STARTED, {"response_id": owner.response_id})
+
+    def audio_finished(self, owner: Owner) -> None:
+        self.events.emit(ev.OUTPUT_STOPPED, {"response_id": owner.response_id})
+
+    def report_transcription(
+        self, item_id: str, transcript: Transcript, audio: NDArray[np.float32] | None = None
+    ) -> None:
+        if self.record_audio and audio is not None:
+            self.events.record(
+                {"type": INPUT_AUDIO, "item_id": item_id, "audio": wav_data_url(audio)}
+            )
+        self.model_session.conversation.add(
+            ConversationItem(item_id, "user", text=transcript.text, language=transcript.language)
+        )
+        self.events.emit(
+            ev.TRANSCRIPTION_COMPLETED,
+            {
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": transcript.text,
+                "language": transcript.language,
+            },
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._waiting.clear()
+        tasks = []
+        for response in (self._current, self._speculative):
+            if response is not None and response.task is not None:
+                response.status = Status.CLOSED
+                response.drop_held()
+                tasks.append(response.task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._current = self._speculative = None
+        self.listener = ResponsesListener()
