@@ -61,6 +61,14 @@ def tone_b64(seconds: float, rate: int = RATE) -> str:
 class _Response:
     id: str
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    async def cancel(self) -> None:
+        """Stop it and wait for its last events, as vLLM-Omni does before it reads on:
+        whatever the client sends next is answered after them."""
+        self.cancelled.set()
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
 
 
 @dataclass
@@ -198,16 +206,16 @@ class ScriptedRealtime:
             message = f"function calls {conn.awaiting} have no output"
             await self._error(conn, "function_call_output_missing", message, event.get("event_id"))
         elif kind == "response.create":
-            if conn.active is not None:  # vLLM-Omni cancels the answer in progress
-                conn.active.cancelled.set()
+            if conn.active is not None:  # vLLM-Omni cancels the answer in progress first
+                await conn.active.cancel()
             response = _Response(self._id("resp"))
             conn.active = response
-            task = asyncio.create_task(self._respond(conn, event["response"], response))
-            conn.tasks.add(task)
-            task.add_done_callback(conn.tasks.discard)
+            response.task = asyncio.create_task(self._respond(conn, event["response"], response))
+            conn.tasks.add(response.task)
+            response.task.add_done_callback(conn.tasks.discard)
         elif kind == "response.cancel" and _names(event, conn.active):
             assert conn.active is not None
-            conn.active.cancelled.set()
+            await conn.active.cancel()
 
     def _refused(self, request: dict[str, Any], awaiting: list[str]) -> bool:
         in_conversation = request.get("conversation") != "none"
