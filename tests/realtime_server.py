@@ -108,6 +108,8 @@ class ScriptedRealtime:
     """Take input_image content (default: not in the vLLM-Omni modes, as it does not)."""
     beta_rate: int = RATE
     """The `sample_rate_hz` of the beta mode's audio."""
+    tool_parser: bool = True
+    """vLLM-Omni started with a tool parser (else it refuses responses with tools)."""
     calls_made: list[str] = field(default_factory=list)
     """The call_id of every function call answered with, in order."""
     received: list[dict[str, Any]] = field(default_factory=list)
@@ -175,9 +177,8 @@ class ScriptedRealtime:
 
     async def _on_event(self, conn: _Connection, event: dict[str, Any]) -> None:
         if self.vllm:
-            state = State(
-                conn.active.id if conn.active else None, conn.items, bool(self.accepts_images)
-            )
+            active = conn.active.id if conn.active else None
+            state = State(active, conn.items, bool(self.accepts_images), self.tool_parser)
             problem = refusal(event, state)
             if problem is not None:
                 await self._error(conn, problem.code, problem.message, event.get("event_id"))

@@ -21,6 +21,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from clients.python.client import CallClient, StillImageTrack
+from model.dialogue import DialogueRequest, Tool
 from model.errors import ModelError
 from model.remote.backend import RemoteModel
 from model.remote.connection import RemoteConfig, Upstream
@@ -139,6 +140,27 @@ async def test_an_abandoned_answer_never_leaks_into_the_next_request(mode: str) 
             await session.aclose()
     assert len(got) < 50 and script.of_type("response.cancel")
     _nothing_refused(script)
+
+
+async def test_tools_on_an_endpoint_without_a_tool_parser_fail_in_its_own_words() -> None:
+    tool = Tool("check_answer", "Check the answer.", {"type": "object"}, _never_called)
+    async with scripted_realtime(mode="vllm-omni-ga", tool_parser=False) as script:
+        session = _model(script).session()
+        try:
+            request = DialogueRequest("Tutor.", text="x = 4", tools=(tool,), sample_rate=24_000)
+            with pytest.raises(ModelError, match="--enable-auto-tool-choice"):
+                [o async for o in session.converse(request)]
+            # The session goes on: the next request is answered at once, on the same
+            # connection (a refused response is not one to cancel or wait out).
+            assert await session.translate("Hello.", "en", "es") == script.translation
+            assert session.upstream.connects == 1
+        finally:
+            await session.aclose()
+    assert not script.of_type("response.cancel")
+
+
+async def _never_called(arguments: dict[str, object]) -> dict[str, object]:
+    raise AssertionError("the endpoint refused the tools: nothing to call")
 
 
 async def test_a_setup_the_endpoint_refuses_fails_in_its_own_words() -> None:

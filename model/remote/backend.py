@@ -66,7 +66,7 @@ from model.dialogue import (
 )
 from model.errors import ModelError, ModelLoadError
 from model.image import as_rgb
-from model.remote.connection import Exchange, RemoteConfig, Upstream, UpstreamLost
+from model.remote.connection import Exchange, Refused, RemoteConfig, Upstream, UpstreamLost
 from model.remote.events import (
     REALTIME_RATE,
     TEXT_DONE,
@@ -459,6 +459,9 @@ class RemoteSession(OmniSession):
                 elif is_terminal(event):
                     finished = True
                     return
+        except Refused as exc:
+            finished = exc.about == create  # refused outright: there is no answer to stop
+            raise
         finally:
             if not finished:
                 # Barge-in (or a fault): stop the upstream generating. Sent from a task so

@@ -49,6 +49,14 @@ class UpstreamLost(ModelError):
         super().__init__(message, code="upstream_unavailable")
 
 
+class Refused(ModelError):
+    """The upstream refused a client event (an `error` naming it, when `about` is set)."""
+
+    def __init__(self, message: str, *, code: str, about: str | None) -> None:
+        super().__init__(message, code=code)
+        self.about = about
+
+
 @dataclass(frozen=True)
 class RemoteConfig:
     url: str
@@ -330,8 +338,9 @@ class Exchange:
                 break
         if item.get("type") == "error":
             error = item.get("error") or {}
-            raise ModelError(
+            raise Refused(
                 f"the Realtime endpoint refused: {error.get('message', 'error')}",
                 code=str(error.get("code") or "upstream_error"),
+                about=caused_by(item),
             )
         return item
