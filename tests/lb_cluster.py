@@ -14,6 +14,7 @@ import csv
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,13 +162,15 @@ async def cluster(data_dir: Path, *extra: str, gateways: int = 2) -> AsyncIterat
             child.stop()
         if balancer is not None:
             _stop(balancer.proc)
+            shutil.rmtree(balancer.socket.parent, ignore_errors=True)
 
 
 def _start_balancer(binary: str, data_dir: Path, ports: dict[str, int]) -> Balancer:
     config = data_dir / "haproxy.cfg"
     write_config(config, ports)
     port = free_port()
-    socket = data_dir / "haproxy.sock"
+    # A short path: a UNIX socket's name may not be much longer than 100 bytes.
+    socket = Path(tempfile.mkdtemp(prefix="omnilive-lb-")) / "haproxy.sock"
     env = {
         **os.environ,
         "OMNILIVE_LB_BIND": f"127.0.0.1:{port}",
