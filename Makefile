@@ -6,10 +6,14 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test lint format bench system-deps install clean
+.PHONY: serve serve-cluster test lint format bench system-deps install clean
 
 serve: install
 	$(BIN)/omnilive serve --host $(HOST) --port $(PORT)
+
+# One gateway per core behind HAProxy (deploy/haproxy.cfg); `make serve` stays one process.
+serve-cluster: install
+	HOST=$(HOST) PORT=$(PORT) OMNILIVE=$(BIN)/omnilive sh deploy/run-local.sh
 
 test: install lint
 	$(BIN)/python -m pytest -q

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -91,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-public",
         action="store_true",
         help="listen on a non-loopback address without --api-key (anyone who reaches it may call)",
+    )
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=0.0,
+        help="on SIGTERM, keep the open calls for up to this many seconds while new ones get "
+        "503 and /healthz says draining; a second signal ends them at once (0: at once)",
     )
     _add_security_arguments(serve, defaults)
     serve.add_argument(
@@ -225,10 +233,10 @@ def _serve(args: argparse.Namespace) -> int:
         record_audio=args.record_audio,
         retention_days=args.retention_days,
     )
-    return _run(config)
+    return _run(config, drain_s=args.drain_seconds)
 
 
-def _run(config: ServerConfig) -> int:
+def _run(config: ServerConfig, *, drain_s: float = 0.0) -> int:
     import uvicorn
 
     from rtc.app import create_app
@@ -241,9 +249,29 @@ def _run(config: ServerConfig) -> int:
     gateway = app.state.gateway
 
     class Server(uvicorn.Server):
+        drain: tuple[int, float] | None = None
+        """The signal being drained for, and when the drain gives up (monotonic s)."""
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            first = not gateway.draining
             gateway.draining = True  # refuse new calls at once; lifespan shutdown ends the rest
+            if first and drain_s > 0:
+                # Behind a load balancer: keep serving the open calls (and /healthz, which
+                # now says draining, so the balancer stops sending new ones) until they end;
+                # `on_tick` stops the server then. A second signal stops it at once.
+                self.drain = (sig, time.monotonic() + drain_s)
+                logging.getLogger("omnilive").info(
+                    "draining: %d call(s) may finish within %g s", len(gateway.registry), drain_s
+                )
+                return
             super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain is not None and not self.should_exit:
+                sig, deadline = self.drain
+                if not len(gateway.registry) or time.monotonic() >= deadline:
+                    super().handle_exit(sig, None)
+            return await super().on_tick(counter)
 
     # uvicorn re-raises the signal it stopped for once it has shut down; with this handler
     # in place that is a no-op, so a SIGTERM ends in a clean exit 0 (what supervisors expect).

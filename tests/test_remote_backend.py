@@ -63,8 +63,14 @@ async def test_requests_map_onto_realtime_events_both_ways() -> None:
     requests = [e["response"] for e in script.of_type("response.create")]
     assert ["language code" in r["instructions"] for r in requests[:2]] == [True, True]
     text_request, speech_request = requests[2:]
-    assert text_request["output_modalities"] == ["text"] and text_request["conversation"] == "none"
+    # In the conversation (vLLM-Omni refuses out-of-band responses), on its own input,
+    # and its answer deleted from the conversation afterwards.
+    assert text_request["output_modalities"] == ["text"] and "conversation" not in text_request
+    assert text_request["input"][0]["content"][0]["text"] == "I would like coffee."
     assert "Spanish" in text_request["instructions"]
+    assert (
+        len(script.of_type("conversation.item.delete")) == 3
+    )  # two language checks, one translation
     assert speech_request["output_modalities"] == ["audio"]
     assert speech_request["input"][0]["content"][0]["text"] == "Hola."
     image = script.of_type("conversation.item.create")[0]["item"]["content"][0]
@@ -223,14 +229,16 @@ async def test_converse_sends_instructions_and_tools_and_returns_the_tool_result
             outputs: list[DialogueOutput] = [o async for o in session.converse(request)]
         finally:
             await session.aclose()
-    # Up: the turn as one item (frame + text), the instructions and the tool definitions ...
-    item = script.of_type("conversation.item.create")[0]["item"]
-    assert [c["type"] for c in item["content"]] == ["input_image", "input_text"]
+    # Up: the turn as items (the frames, then the text: a refused frame cannot take the
+    # words with it), the instructions and the tool definitions ...
+    frames, words = [e["item"] for e in script.of_type("conversation.item.create")[:2]]
+    assert [c["type"] for c in frames["content"]] == ["input_image"]
+    assert words["content"] == [{"type": "input_text", "text": "x = 5"}]
     first, second = [e["response"] for e in script.of_type("response.create")]
     assert first["instructions"] == "You are a tutor." and first["output_modalities"] == ["audio"]
     assert first["tools"] == [tool.schema()] and first["tools"][0]["type"] == "function"
     # ... the handler's result as the function call's output, then a new response.
-    output = script.of_type("conversation.item.create")[1]["item"]
+    output = script.of_type("conversation.item.create")[2]["item"]
     assert output["type"] == "function_call_output" and output["call_id"].startswith("call_")
     assert json.loads(output["output"])["feedback"] == "2 times 5 plus 3 is 13, not 11"
     assert second["tools"] == first["tools"]

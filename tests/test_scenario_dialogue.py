@@ -125,13 +125,16 @@ async def test_explainer_sends_frames_and_cites_the_rule_the_model_looked_up(
     assert reply["kind"] == "rules" and reply["topic"] == "offside"
     assert reply["source"] == "IFAB Laws of the Game 2024/25, Law 11 (Offside)"
     assert reply["text"] == answer and reply["question"] == "What is offside?"
-    (question,) = [
-        e["item"]
-        for e in script.of_type("conversation.item.create")
-        if any(c.get("type") == "input_text" for c in e["item"].get("content", []))
+    items = [e["item"] for e in script.of_type("conversation.item.create")]
+    (at,) = [
+        i
+        for i, item in enumerate(items)
+        if item.get("content", [{}])[0].get("type") == "input_text"
     ]
-    kinds = [c["type"] for c in question["content"]]
-    assert kinds[-1] == "input_text" and 1 <= kinds.count("input_image") <= 2
+    frames, question = items[at - 1], items[at]  # the frames go up just before the words
+    assert question["content"] == [{"type": "input_text", "text": "What is offside?"}]
+    kinds = [c["type"] for c in frames["content"]]
+    assert set(kinds) == {"input_image"} and 1 <= len(kinds) <= 2
     asked = next(
         e["response"] for e in script.of_type("response.create") if "tools" in e["response"]
     )

@@ -4,19 +4,27 @@ How the session's requests map onto the Realtime protocol:
 
 - `transcribe`: input_audio_buffer.append (PCM16, 24 kHz, base64) + commit; the
   answer is conversation.item.input_audio_transcription.completed (server-side
-  turn detection is off: the gateway decides when a turn ends).
-- `translate`: an out-of-band text response (response.create with
-  conversation "none", output_modalities ["text"], instructions to translate).
+  turn detection is off: the gateway decides when a turn ends). An upstream that
+  does not transcribe (vLLM-Omni accepts `transcription` and drops it: its
+  `session.updated` says so) is asked instead: a text response to the utterance,
+  sent inline as an input_audio item.
+- `translate`: a text response (output_modalities ["text"], instructions to
+  translate) with the text as its own `input`; its output item is then deleted
+  from the conversation. (Not `conversation: "none"`: vLLM-Omni refuses
+  out-of-band responses.)
 - `synthesize`: an audio response with instructions to say the text; the
   response.output_audio.delta chunks are resampled and yielded as they arrive,
   response.output_audio_transcript.delta gives their text.
 - `look`/`read_text`: a sampled frame is sent as conversation.item.create with an
-  input_image content part; `read_text` then asks for a text response.
-- `converse`: the turn goes up as conversation items (an input_image per frame,
-  the typed text; a spoken turn's audio is already there from `transcribe`), then
-  response.create with the scenario's instructions and its tools (type "function").
-  A function call in the answer (response.function_call_arguments.done, or an output
-  item of type function_call) runs the tool's handler; its result goes back as a
+  input_image content part; `read_text` then asks for a text response. An endpoint
+  that refuses images (vLLM-Omni's does) is sent no more frames once it has said so,
+  and `read_text` then fails with a ModelError that says why.
+- `converse`: the turn goes up as conversation items (one with the frames, one
+  with the typed text, so that a refused frame never loses the words; a spoken
+  turn's audio is already there from `transcribe`), then response.create with the
+  scenario's instructions and its tools (type "function"). A function call in the
+  answer (response.function_call_arguments.done, or an output item of type
+  function_call) runs the tool's handler; its result goes back as a
   function_call_output item and another response.create follows, until an answer
   calls no tool.
 - barge-in: a synthesize or converse consumer cancelled mid-answer sends response.cancel, and
@@ -26,6 +34,9 @@ How the session's requests map onto the Realtime protocol:
   function_call_output for each (INTERRUPTED, or the result if the handler had
   finished) and no response.create: some upstreams refuse the next response while
   a call of theirs has no output.
+
+Server events are read in both generations' names (model/remote/events.py): the
+GA names, and the beta ones older vLLM-Omni releases send.
 """
 
 from __future__ import annotations
@@ -55,33 +66,49 @@ from model.dialogue import (
 )
 from model.errors import ModelError, ModelLoadError
 from model.image import as_rgb
-from model.remote.connection import Exchange, RemoteConfig, Upstream, UpstreamLost
+from model.remote.connection import Exchange, Refused, RemoteConfig, Upstream, UpstreamLost
+from model.remote.events import (
+    REALTIME_RATE,
+    TEXT_DONE,
+    audio_delta,
+    is_terminal,
+    output_item_ids,
+    response_id,
+    text_delta,
+)
 from model.text import language_name
 from model.types import INPUT_SAMPLE_RATE, SpeechChunk, TextLine, Transcript
 
 logger = logging.getLogger("omnilive.remote")
 
-#: The Realtime protocol's PCM16 rate, both ways.
-REALTIME_RATE = 24_000
 #: Audio sent per input_audio_buffer.append (0.5 s).
 APPEND_SAMPLES = REALTIME_RATE // 2
 #: The output of a function call whose turn was abandoned before its handler finished.
 INTERRUPTED = {"error": "cancelled: the user interrupted"}
+TRANSCRIBE = (
+    "Transcribe what the user says in this audio, word for word, in the language it is "
+    "spoken in ({languages}). Reply with the words only, or with nothing if no words "
+    "are spoken."
+)
+
+
+def _pcm24k(audio: NDArray[np.float32], rate: int) -> NDArray[np.int16]:
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+    return resample_int16(pcm, rate, REALTIME_RATE)
 
 
 def encode_pcm(audio: NDArray[np.float32], rate: int = INPUT_SAMPLE_RATE) -> list[str]:
     """Float audio as base64 PCM16 at 24 kHz, in append-sized pieces."""
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
-    pcm = resample_int16(pcm, rate, REALTIME_RATE)
+    pcm = _pcm24k(audio, rate)
     return [
         base64.b64encode(pcm[i : i + APPEND_SAMPLES].tobytes()).decode("ascii")
         for i in range(0, len(pcm), APPEND_SAMPLES)
     ]
 
 
-def decode_pcm(delta: str) -> NDArray[np.int16]:
-    raw = base64.b64decode(delta)
-    return np.frombuffer(raw[: len(raw) // 2 * 2], dtype="<i2").astype(np.int16)
+def encode_pcm_whole(audio: NDArray[np.float32], rate: int = INPUT_SAMPLE_RATE) -> str:
+    """Float audio as one base64 PCM16 24 kHz string (an input_audio content part)."""
+    return base64.b64encode(_pcm24k(audio, rate).tobytes()).decode("ascii")
 
 
 def image_url(rgb: NDArray[np.uint8]) -> str:
@@ -98,7 +125,15 @@ def function_call_output(call_id: str, result: Any) -> dict[str, Any]:
 
 
 def _user_text(text: str) -> list[dict[str, Any]]:
-    return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}]
+    return _user([{"type": "input_text", "text": text}])
+
+
+def _user(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": "message", "role": "user", "content": content}]
+
+
+def _text(text: str) -> list[dict[str, Any]]:
+    return [{"type": "input_text", "text": text}]
 
 
 class RemoteSession(OmniSession):
@@ -142,6 +177,8 @@ class RemoteSession(OmniSession):
         self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
     ) -> Transcript:
         async def run(ex: Exchange) -> Transcript:
+            if not ex.upstream.transcribes:
+                return await self._ask_for_words(ex, audio, languages, prompt)
             await ex.send({"type": "input_audio_buffer.clear"})
             for piece in encode_pcm(audio):
                 await ex.send({"type": "input_audio_buffer.append", "audio": piece})
@@ -155,16 +192,30 @@ class RemoteSession(OmniSession):
                 elif kind == "conversation.item.input_audio_transcription.completed" and (
                     item_id is None or event.get("item_id") in (None, item_id)
                 ):
+                    self._heard = (audio, self.upstream.connects)
                     return self._transcript(str(event.get("transcript") or ""), event, languages)
                 elif kind == "conversation.item.input_audio_transcription.failed":
                     error = event.get("error") or {}
                     raise ModelError(f"upstream transcription failed: {error.get('message')}")
 
         transcript: Transcript = await self._retrying(run)
-        self._heard = (audio, self.upstream.connects)
         if transcript.language_probability < 1.0 and len(languages) > 1 and transcript.has_words:
             transcript = await self._identify(transcript, languages)
         return transcript
+
+    async def _ask_for_words(
+        self, ex: Exchange, audio: NDArray[np.float32], languages: Sequence[str], prompt: str
+    ) -> Transcript:
+        """The model transcribes the utterance (an upstream that has no transcription).
+        The utterance goes inline, so the conversation is left as it was; `converse`
+        commits it there if the turn is answered."""
+        names = ", ".join(language_name(code) for code in languages) or "any language"
+        instructions = TRANSCRIBE.format(languages=names)
+        if prompt:
+            instructions += f" Words you may hear: {prompt}"
+        content = [{"type": "input_audio", "audio": encode_pcm_whole(audio)}]
+        text = await self._text_response(ex, instructions, content)
+        return Transcript(text.strip(), languages[0] if languages else "en", 0.5)
 
     @staticmethod
     def _transcript(text: str, event: dict[str, Any], languages: Sequence[str]) -> Transcript:
@@ -182,7 +233,7 @@ class RemoteSession(OmniSession):
         )
 
         async def run(ex: Exchange) -> str:
-            return await self._text_response(ex, instructions, transcript.text)
+            return await self._text_response(ex, instructions, _text(transcript.text))
 
         answer: str = (await self._retrying(run)).strip().lower()
         for code in languages:
@@ -190,28 +241,31 @@ class RemoteSession(OmniSession):
                 return Transcript(transcript.text, code, 0.9)
         return transcript
 
-    async def _text_response(self, ex: Exchange, instructions: str, text: str) -> str:
-        await ex.send(
+    async def _text_response(
+        self, ex: Exchange, instructions: str, content: list[dict[str, Any]]
+    ) -> str:
+        """A text answer to `content` alone (the response's own `input`), whose output
+        item is then deleted: the conversation keeps only the call's turns."""
+        create = await ex.send(
             {
                 "type": "response.create",
                 "response": {
-                    "conversation": "none",
                     "output_modalities": ["text"],
                     "instructions": instructions,
-                    "input": _user_text(text),
+                    "input": _user(content),
                 },
             }
         )
         parts: list[str] = []
-        while True:
-            event = await ex.receive()
-            kind = event.get("type")
-            if kind == "response.output_text.delta":
-                parts.append(str(event.get("delta") or ""))
-            elif kind == "response.output_text.done" and not parts:
-                parts.append(str(event.get("text") or ""))
-            elif kind == "response.done":
-                return "".join(parts).strip()
+        items: list[str] = []
+        stream = self._stream_response(ex, create, REALTIME_RATE, items=items)
+        async with contextlib.aclosing(stream):
+            async for output in stream:
+                if isinstance(output, TextDelta):
+                    parts.append(output.text)
+        for item in dict.fromkeys(items):
+            await self.upstream.send({"type": "conversation.item.delete", "item_id": item})
+        return "".join(parts).strip()
 
     async def translate(self, text: str, source: str, target: str) -> str:
         instructions = (
@@ -220,7 +274,7 @@ class RemoteSession(OmniSession):
         )
 
         async def run(ex: Exchange) -> str:
-            return await self._text_response(ex, instructions, text)
+            return await self._text_response(ex, instructions, _text(text))
 
         result: str = await self._retrying(run)
         return result
@@ -239,8 +293,8 @@ class RemoteSession(OmniSession):
             yielded = False
             try:
                 async with self.upstream.request() as ex:
-                    await ex.send({"type": "response.create", "response": response})
-                    stream = self._stream_response(ex, sample_rate)
+                    create = await ex.send({"type": "response.create", "response": response})
+                    stream = self._stream_response(ex, create, sample_rate)
                     async with contextlib.aclosing(stream):
                         async for output in stream:
                             if isinstance(output, SpeechOut):
@@ -272,14 +326,15 @@ class RemoteSession(OmniSession):
         self, ex: Exchange, request: DialogueRequest
     ) -> AsyncGenerator[DialogueOutput, None]:
         """The turn as conversation items, then responses until one calls no tool."""
-        content = [{"type": "input_image", "image_url": image_url(rgb)} for rgb in request.images]
+        if request.images:
+            frames = [
+                {"type": "input_image", "image_url": image_url(rgb)} for rgb in request.images
+            ]
+            await ex.send_image({"type": "conversation.item.create", "item": _user(frames)[0]})
         last = self._heard
         heard = last is not None and last[0] is request.audio and last[1] == self.upstream.connects
         if request.audio is None and request.text:
-            content.append({"type": "input_text", "text": request.text})
-        if content:
-            item = {"type": "message", "role": "user", "content": content}
-            await ex.send({"type": "conversation.item.create", "item": item})
+            await ex.send({"type": "conversation.item.create", "item": _user_text(request.text)[0]})
         if request.audio is not None and not heard:  # not already committed by `transcribe`
             await ex.send({"type": "input_audio_buffer.clear"})
             for piece in encode_pcm(request.audio):
@@ -300,8 +355,8 @@ class RemoteSession(OmniSession):
             for round_ in range(MAX_TOOL_ROUNDS + 1):
                 if request.tools:
                     response["tool_choice"] = "auto" if round_ < MAX_TOOL_ROUNDS else "none"
-                await ex.send({"type": "response.create", "response": dict(response)})
-                stream = self._stream_response(ex, request.sample_rate, calls)
+                create = await ex.send({"type": "response.create", "response": dict(response)})
+                stream = self._stream_response(ex, create, request.sample_rate, calls)
                 async with contextlib.aclosing(stream):
                     async for output in stream:
                         if isinstance(output, TextDelta):
@@ -350,38 +405,46 @@ class RemoteSession(OmniSession):
     async def _stream_response(
         self,
         ex: Exchange,
+        create: str,
         sample_rate: int,
         calls: dict[str, tuple[str, object]] | None = None,
+        *,
+        items: list[str] | None = None,
     ) -> AsyncGenerator[TextDelta | SpeechOut, None]:
-        """One response's words and voice as they arrive; the function calls it makes are
-        collected in `calls` (call_id -> name, arguments). Abandoned, it is cancelled upstream."""
-        response_id: str | None = None
+        """The words and voice of the response asked for by the response.create `create`,
+        as they arrive; the function calls it makes are collected in `calls` (call_id ->
+        name, arguments), the conversation items it adds in `items`. Abandoned, it is
+        cancelled upstream."""
+        rid: str | None = None
         item_id: str | None = None
         received_ms = 0.0
         words: list[str] = []
+        wrote = False
         finished = False
         try:
             while True:
                 event = await ex.receive()
                 kind = event.get("type")
+                if items is not None:
+                    items.extend(output_item_ids(event))
                 if kind == "response.created":
-                    response_id = (event.get("response") or {}).get("id")
-                elif kind in (
-                    "response.output_audio_transcript.delta",
-                    "response.output_text.delta",
-                ):
-                    delta = str(event.get("delta") or "")
+                    rid = response_id(event)
+                elif (delta := text_delta(event)) is not None:
+                    wrote = True
                     words.append(delta)
                     yield TextDelta(delta)
-                elif kind == "response.output_audio.delta":
+                elif kind in TEXT_DONE and not wrote:  # the whole text at once
+                    wrote = True
+                    yield TextDelta(str(event.get("text") or ""))
+                elif (audio := audio_delta(event)) is not None:
+                    pcm, rate = audio
                     item_id = event.get("item_id") or item_id
-                    pcm = decode_pcm(str(event.get("delta") or ""))
-                    received_ms += 1000.0 * len(pcm) / REALTIME_RATE
+                    received_ms += 1000.0 * len(pcm) / rate
                     if item_id:
                         self._last_audio_item = (item_id, received_ms)
                     if len(pcm):
                         said, words = "".join(words), []
-                        chunk = resample_int16(pcm, REALTIME_RATE, sample_rate)
+                        chunk = resample_int16(pcm, rate, sample_rate)
                         yield SpeechOut(SpeechChunk(chunk, sample_rate, said))
                 elif calls is not None and kind in (
                     "response.function_call_arguments.done",
@@ -393,18 +456,24 @@ class RemoteSession(OmniSession):
                     ):
                         call_id = str(call.get("call_id") or call.get("id") or "")
                         calls[call_id] = (str(call.get("name") or ""), call.get("arguments"))
-                elif kind == "response.done":
+                elif is_terminal(event):
                     finished = True
                     return
+        except Refused as exc:
+            finished = exc.about == create  # refused outright: there is no answer to stop
+            raise
         finally:
             if not finished:
                 # Barge-in (or a fault): stop the upstream generating. Sent from a task so
                 # a cancelled consumer still gets it out; the lock holds the next request
-                # until the cancel is on the wire.
+                # until the cancel is on the wire. Its late events are dropped by id, or,
+                # when the upstream never said the id, waited out before the next request.
                 cancel: dict[str, Any] = {"type": "response.cancel"}
-                if response_id:
-                    cancel["response_id"] = response_id
-                    self.upstream.stale.add(response_id)
+                if rid:
+                    cancel["response_id"] = rid
+                    self.upstream.stale.add(rid)
+                else:
+                    self.upstream.abandon(create)
                 await asyncio.shield(self.upstream.send(cancel))
 
     def truncate(self, item_id: str, audio_end_ms: float) -> str | None:
@@ -424,20 +493,18 @@ class RemoteSession(OmniSession):
         return kept
 
     async def look(self, rgb: NDArray[np.uint8]) -> None:
-        """Add a sampled camera frame to the upstream conversation."""
+        """Add a sampled camera frame to the upstream conversation (unless it takes none)."""
+        if self.upstream.refuses_images:
+            return
         content = [{"type": "input_image", "image_url": image_url(rgb)}]
 
         async def run(ex: Exchange) -> None:
-            await ex.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {"type": "message", "role": "user", "content": content},
-                }
-            )
+            await ex.send_image({"type": "conversation.item.create", "item": _user(content)[0]})
 
         await self._retrying(run)
 
     async def read_text(self, rgb: NDArray[np.uint8]) -> list[TextLine]:
+        self._check_images()
         await self.look(rgb)
         height, width = rgb.shape[:2]
         instructions = (
@@ -446,27 +513,31 @@ class RemoteSession(OmniSession):
         )
 
         async def run(ex: Exchange) -> str:
-            await ex.send(
+            create = await ex.send(
                 {
                     "type": "response.create",
                     "response": {"output_modalities": ["text"], "instructions": instructions},
                 }
             )
-            parts: list[str] = []
-            while True:
-                event = await ex.receive()
-                if event.get("type") == "response.output_text.delta":
-                    parts.append(str(event.get("delta") or ""))
-                elif event.get("type") == "response.done":
-                    return "".join(parts)
+            stream = self._stream_response(ex, create, REALTIME_RATE)
+            async with contextlib.aclosing(stream):
+                return "".join([o.text async for o in stream if isinstance(o, TextDelta)])
 
         text: str = await self._retrying(run)
+        self._check_images()  # refused on the way: what came back was read from nothing
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         step = height // max(1, len(lines))
         return [
             TextLine(line, 1.0, (0, i * step, width, (i + 1) * step))
             for i, line in enumerate(lines)
         ]
+
+    def _check_images(self) -> None:
+        if self.upstream.refuses_images:
+            raise ModelError(
+                "the Realtime endpoint takes no images, so it cannot read the camera",
+                code="images_refused",
+            )
 
     async def aclose(self) -> None:
         for task in list(self._background):
