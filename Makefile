@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve serve-cluster test lint format bench system-deps install clean
+.PHONY: serve serve-cluster test test-fast lint format bench system-deps install clean
 
 serve: install
 	$(BIN)/omnilive serve --host $(HOST) --port $(PORT)
@@ -15,8 +15,13 @@ serve: install
 serve-cluster: install
 	HOST=$(HOST) PORT=$(PORT) OMNILIVE=$(BIN)/omnilive sh deploy/run-local.sh
 
+# Both tiers: tests/unit (no calls) then tests/calls (real calls, real models).
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests/unit tests/calls
+
+# The unit tier alone: under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -q tests/unit
 
 lint: install
 	$(BIN)/ruff check .

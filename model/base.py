@@ -122,6 +122,10 @@ class OmniModel(ABC):
     @abstractmethod
     def capabilities(self) -> Capabilities: ...
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise ModelLoadError naming what a start would miss (a package, a file, a
+        program); cheap: nothing is loaded. A server checks before it loads anything."""
+
     @abstractmethod
     def load(self, progress: ProgressCallback) -> None:
         """Load weights (blocking; call it from a worker thread). Idempotent."""

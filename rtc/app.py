@@ -89,10 +89,10 @@ def create_app(
         if not the_model.loaded:
             logger.info("loading the %s model (once per process)", the_model.name)
             await asyncio.to_thread(the_model.load, lambda msg: logger.info("%s", msg))
-            # The models' millions of long-lived objects out of the collector's sight: a full
-            # collection otherwise walks them all on the event loop, a pause every call hears.
-            gc.collect()
-            gc.freeze()
+        # The models' millions of long-lived objects out of the collector's sight: a full
+        # collection otherwise walks them all on the event loop, a pause every call hears.
+        gc.collect()
+        gc.freeze()
         logger.info("ready: backend=%s max_calls=%d", the_model.name, config.max_calls)
         background = [
             asyncio.create_task(_retention(gateway), name="omnilive retention"),

@@ -7,11 +7,12 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from rtc.config import ServerConfig, default_data_dir
 from rtc.limits import CallLimits
@@ -26,8 +27,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line on stderr, not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="omnilive", description="Self-hosted real-time omni backend for phones (WebRTC)."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,10 +198,6 @@ def _serve(args: argparse.Namespace) -> int:
     from rtc.heap import tune_malloc
 
     tune_malloc()
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
-    logging.getLogger("aioice").setLevel(logging.WARNING)
     if not _is_loopback(args.host) and not args.api_key and not args.allow_public:
         print(
             f"refusing to listen on {args.host} without authentication: pass --api-key "
@@ -241,12 +245,29 @@ def _run(config: ServerConfig, *, drain_s: float = 0.0) -> int:
 
     from rtc.app import create_app
 
+    # Whatever a start lacks (a free port, a package, a model file, a program) is said in
+    # one line before anything is loaded, never as a traceback.
     try:
+        _check_port(config.host, config.port)
         app = create_app(config)
-    except Exception as exc:  # a missing model package must read as a sentence, not a traceback
-        print(f"omnilive: cannot start: {exc}", file=sys.stderr)
-        return 1
-    gateway = app.state.gateway
+        gateway = app.state.gateway
+        gateway.model.check()
+    except Exception as exc:
+        return _cannot_start(exc)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    print(
+        f"omnilive: loading models, then listening on http://{config.host}:{config.port}",
+        flush=True,
+    )
+    log = logging.getLogger("omnilive")
+    try:
+        gateway.model.load(lambda message: log.info("%s", message))
+    except Exception as exc:
+        return _cannot_start(exc)
 
     class Server(uvicorn.Server):
         drain: tuple[int, float] | None = None
@@ -277,10 +298,6 @@ def _run(config: ServerConfig, *, drain_s: float = 0.0) -> int:
     # in place that is a no-op, so a SIGTERM ends in a clean exit 0 (what supervisors expect).
     signal.signal(signal.SIGTERM, _stopped)
     signal.signal(signal.SIGINT, _stopped)
-    print(
-        f"omnilive: loading models, then listening on http://{config.host}:{config.port}",
-        flush=True,
-    )
     server = Server(
         uvicorn.Config(
             app,
@@ -293,6 +310,25 @@ def _run(config: ServerConfig, *, drain_s: float = 0.0) -> int:
     )
     server.run()
     return 0 if server.started else 1
+
+
+def _check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OSError(
+                f"cannot listen on {host}:{port}: {reason} (another server there? pick --port)"
+            ) from None
+
+
+def _cannot_start(exc: Exception) -> int:
+    what = str(exc) or type(exc).__name__
+    print(f"omnilive: cannot start: {what}", file=sys.stderr, flush=True)
+    return 1
 
 
 def _stopped(sig: int, frame: Any) -> None:

@@ -75,20 +75,16 @@ async def _call(args: argparse.Namespace) -> int:
             print(f"omnilive call: {exc}", file=sys.stderr)
             return 1
         try:
-            await asyncio.sleep(0.5)
+            await client.wait_for("session.created", timeout=args.timeout)
+            mark = len(client.events)
             if args.wav and client.mic is not None:
                 await client.mic.play(load_audio(args.wav)).wait()
             if args.text:
                 client.send_text(args.text)
-            deadline = time.monotonic() + args.timeout
             if args.wav or args.text:
-                try:
-                    await client.wait_for("response.done", timeout=args.timeout)
-                except TimeoutError:
-                    print("omnilive call: no response.done before the timeout", file=sys.stderr)
-                await asyncio.sleep(0.3)
+                await _answered(client, mark, args.timeout)
             else:
-                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                await asyncio.sleep(args.timeout)
         finally:
             await client.hangup()
         write_wav(args.record, client.received.pcm())
@@ -97,6 +93,28 @@ async def _call(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+async def _answered(client: CallClient, mark: int, timeout: float) -> None:
+    """Wait for the answer to what was said: a completed response (an answer cut short by
+    the rest of the user's own sentence is not it), then for its last audio to arrive."""
+
+    def completed(event: dict[str, Any]) -> bool:
+        return bool(event["response"]["status"] == "completed")
+
+    try:
+        done = await client.wait_for("response.done", completed, after=mark, timeout=timeout)
+    except TimeoutError:
+        ends = [
+            e["response"]["status"] for e in client.events[mark:] if e["type"] == "response.done"
+        ]
+        last = f" (the last ended {ends[-1]})" if ends else ""
+        print(f"omnilive call: no completed answer before the timeout{last}", file=sys.stderr)
+        return
+    finished_at = client.event_time(done)
+    deadline = time.monotonic() + 2.0
+    while client.received.silent_since(finished_at, 0.2) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # noqa: ASYNC110 - the last frames are on their way
 
 
 def run_call(args: argparse.Namespace) -> int:

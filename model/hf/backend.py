@@ -157,21 +157,29 @@ class TransformersModel(OmniModel):
             raise ModelLoadError(f"unsupported device {request!r}: use auto, cpu or cuda")
         return request
 
+    def check(self) -> None:
+        self._checked_type()
+        self._pick_device()
+
+    def _checked_type(self) -> str:
+        if not (self.path / "config.json").is_file():
+            raise ModelLoadError(
+                f"no model at {self.path}: --model-path must be a local directory with "
+                "config.json, the weights and the processor files (nothing is downloaded)"
+            )
+        model_type = self._peek_type()
+        if model_type not in OMNI_TYPES | VL_TYPES:
+            raise ModelLoadError(
+                f"{self.path} holds a {model_type!r} model; the transformers backend runs "
+                f"{', '.join(sorted(OMNI_TYPES | VL_TYPES))}"
+            )
+        return model_type
+
     def load(self, progress: ProgressCallback) -> None:
         with self._lock:
             if self._model is not None:
                 return
-            if not (self.path / "config.json").is_file():
-                raise ModelLoadError(
-                    f"no model at {self.path}: --model-path must be a local directory with "
-                    "config.json, the weights and the processor files (nothing is downloaded)"
-                )
-            model_type = self._peek_type()
-            if model_type not in OMNI_TYPES | VL_TYPES:
-                raise ModelLoadError(
-                    f"{self.path} holds a {model_type!r} model; the transformers backend runs "
-                    f"{', '.join(sorted(OMNI_TYPES | VL_TYPES))}"
-                )
+            model_type = self._checked_type()
             self.device = self._pick_device()
             progress(
                 f"transformers backend: loading {model_type} from {self.path} on {self.device}"

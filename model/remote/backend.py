@@ -565,6 +565,12 @@ class RemoteModel(OmniModel):
             dialogue=True,
         )
 
+    def check(self) -> None:
+        try:
+            self.config.endpoint()
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from exc
+
     def load(self, progress: ProgressCallback) -> None:
         try:
             endpoint = self.config.endpoint()

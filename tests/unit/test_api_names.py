@@ -11,7 +11,7 @@ from rtc.cli import build_parser
 from rtc.config import ServerConfig
 from rtc.vad import SileroVAD
 
-DOCS = Path(__file__).parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 ENDPOINTS = {
     "/v1/realtime/calls": ["post"],

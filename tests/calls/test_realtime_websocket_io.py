@@ -24,8 +24,8 @@ from rtc.app import default_scenarios
 from rtc.limits import CallLimits
 from rtc.vad import SileroVAD
 from tests.callers import live_server
+from tests.calls.test_realtime_websocket import Session, _client
 from tests.conftest import Clips
-from tests.test_realtime_websocket import Session, _client
 
 pytestmark = pytest.mark.models
 

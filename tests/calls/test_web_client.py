@@ -27,7 +27,7 @@ from tests import web_media
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 WEB = ROOT / "clients" / "web"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -64,7 +64,7 @@ def test_websocket_audio_events_are_its_own() -> None:
 
 
 def test_docs_protocol_names_every_event() -> None:
-    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     names = CLIENT + SERVER + SCENARIO + WEBSOCKET_CLIENT + WEBSOCKET_SERVER
     names += list(events.EXTRA_EVENTS) + sorted(default_scenarios().events())
     missing = [name for name in names if f"`{name}`" not in doc]
@@ -73,7 +73,7 @@ def test_docs_protocol_names_every_event() -> None:
 
 def test_shared_contract_lists_the_same_names_when_present() -> None:
     """When ../shared/PROTOCOL.md is beside the checkout, our pins must all appear in it."""
-    contract = Path(__file__).resolve().parents[2] / "shared" / "PROTOCOL.md"
+    contract = Path(__file__).resolve().parents[3] / "shared" / "PROTOCOL.md"
     if not contract.exists():
         return
     text = contract.read_text()

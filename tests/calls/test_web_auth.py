@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.serve_child import ServeChild
-from tests.test_web_client import (  # noqa: F401 - fixtures
+from tests.calls.test_web_client import (  # noqa: F401 - fixtures
     _new_page,
     _quiet_phone,
     launch,
@@ -19,6 +18,7 @@ from tests.test_web_client import (  # noqa: F401 - fixtures
     no_page_errors,
     playwright,
 )
+from tests.serve_child import ServeChild
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

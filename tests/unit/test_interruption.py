@@ -1,0 +1,52 @@
+"""The barge-in policy on scripted timelines: no audio, no clock, no sleeps."""
+
+from __future__ import annotations
+
+from rtc.conversation.interruption import Action, InterruptionPolicy
+
+
+def actions(*decisions: object) -> list[Action]:
+    return [d.action for d in decisions]  # type: ignore[attr-defined]
+
+
+def test_onset_holds_the_answer_and_a_lost_voice_releases_it() -> None:
+    p = InterruptionPolicy()
+    assert actions(p.voice_onset(answering=True), p.voice_lost()) == [Action.HOLD, Action.RELEASE]
+    assert p.voice_onset(answering=False).action is Action.NOTHING  # nothing to hold
+
+
+def test_long_speech_interrupts_without_waiting_for_words() -> None:
+    p = InterruptionPolicy(min_interruption_ms=400)
+    assert p.speech_started(answering=True, now=10.0).action is Action.HOLD
+    assert p.suspected
+    assert p.speech_progress(200).action is Action.NOTHING
+    decision = p.speech_progress(450)
+    assert decision.action is Action.INTERRUPT and decision.suspected_at == 10.0
+    assert not p.suspected
+    assert p.speech_stopped().action is Action.NOTHING  # already decided: a normal turn
+
+
+def test_short_speech_is_an_interruption_only_with_words() -> None:
+    p = InterruptionPolicy()
+    p.speech_started(answering=True, now=1.0)
+    assert p.speech_stopped().action is Action.CHECK_WORDS
+    assert p.words_checked(has_words=False).action is Action.RELEASE  # a cough
+    p.speech_started(answering=True, now=2.0)
+    p.speech_stopped()
+    assert p.words_checked(has_words=True).action is Action.INTERRUPT  # "stop"
+    assert p.words_checked(has_words=True).action is Action.NOTHING  # decided once
+
+
+def test_while_suspected_a_voice_loss_does_not_release() -> None:
+    p = InterruptionPolicy()
+    p.speech_started(answering=True, now=0.0)
+    assert p.voice_lost().action is Action.NOTHING
+    assert p.voice_onset(answering=True).action is Action.NOTHING  # already held
+
+
+def test_no_interruptions_when_the_session_says_so() -> None:
+    p = InterruptionPolicy(interrupt_response=False)
+    assert p.voice_onset(answering=True).action is Action.NOTHING
+    assert p.speech_started(answering=True, now=0.0).action is Action.NOTHING
+    assert p.speech_progress(5000).action is Action.NOTHING
+    assert p.speech_stopped().action is Action.NOTHING
