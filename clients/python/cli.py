@@ -113,8 +113,11 @@ async def _answered(client: CallClient, mark: int, timeout: float) -> None:
         return
     finished_at = client.event_time(done)
     deadline = time.monotonic() + 2.0
-    while client.received.silent_since(finished_at, 0.2) is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)  # noqa: ASYNC110 - the last frames are on their way
+    # The answer's last 20 ms frames are still on their way.
+    while client.received.silent_since(finished_at, 0.2) is None:  # noqa: ASYNC110
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
 
 
 def run_call(args: argparse.Namespace) -> int:
