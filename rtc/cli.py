@@ -244,6 +244,7 @@ def _run(config: ServerConfig, *, drain_s: float = 0.0) -> int:
     import uvicorn
 
     from rtc.app import create_app
+    from rtc.ws_upgrades import WebSocketUpgrades
 
     # Whatever a start lacks (a free port, a package, a model file, a program) is said in
     # one line before anything is loaded, never as a traceback.
@@ -304,6 +305,7 @@ def _run(config: ServerConfig, *, drain_s: float = 0.0) -> int:
             host=config.host,
             port=config.port,
             loop="uvloop",
+            ws=WebSocketUpgrades,
             log_level=config.log_level,
             timeout_graceful_shutdown=5,
         )

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
 from rtc.conversation.conversation import Conversation
@@ -64,10 +65,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is over the {limit}-byte limit", code="body_too_large")
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body is over the {limit}-byte limit", code="body_too_large")
+    try:
+        async for piece in request.stream():
+            body += piece
+            if len(body) > limit:
+                raise PayloadTooLarge(
+                    f"the body is over the {limit}-byte limit", code="body_too_large"
+                )
+    except ClientDisconnect:  # nobody will read the answer; it must not be a traceback either
+        raise BadRequest(
+            "the client went away before its body ended", code="incomplete_body"
+        ) from None
     return bytes(body)
 
 

@@ -28,6 +28,7 @@ from rtc.app import create_app
 from rtc.config import ServerConfig
 from rtc.gateway import Gateway
 from rtc.vad import SileroVAD
+from rtc.ws_upgrades import WebSocketUpgrades
 
 WS_RATE = 24_000
 CHUNK_S = 0.02
@@ -73,7 +74,14 @@ async def live_server(
     port = _free_port()
     app = create_app(ServerConfig(**config), model=model, vad=vad)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ws=WebSocketUpgrades,
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -177,8 +177,13 @@ class Conversation(ResponsesListener):
         return detach
 
     def receive(self, message: str | bytes) -> None:
-        """A client event as it arrives (see client_events.py)."""
-        self._client_events.receive(message)
+        """A client event as it arrives (see client_events.py). Nothing escapes from here
+        into the transport's own loop (aiortc's DTLS receiver, the socket reader)."""
+        try:
+            self._client_events.receive(message)
+        except Exception as exc:
+            logger.exception("%sa client event could not be read", self.log_prefix)
+            self.refuse("internal_error", f"the event could not be read: {exc}", None)
 
     def touch(self) -> None:
         """The peer showed it is there."""

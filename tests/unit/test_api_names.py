@@ -30,6 +30,7 @@ HTTP_ERROR_CODES = [
     "invalid_multipart",
     "missing_sdp",
     "invalid_session",
+    "incomplete_body",
     "invalid_scenario",
     "invalid_json",
     "invalid_request",
