@@ -38,7 +38,7 @@ from explainer.match import MatchState, score_sentence
 from explainer.rules import vocabulary
 from explainer.scoreboard import SPORTS, parse_scoreboard
 from model.base import OmniModel
-from model.dialogue import DialogueRequest, ToolCall, spoken_answer
+from model.dialogue import DialogueRequest, ToolCall
 from model.errors import ModelError
 from model.scenario import (
     EventEmitter,
@@ -47,12 +47,13 @@ from model.scenario import (
     ScenarioConfigError,
     UserTurn,
     VideoSample,
+    model_answer,
+    with_client,
 )
 from model.types import TextLine
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_SAMPLE_RATE = 48_000
 #: Mean absolute difference (0-255) of 64 x 36 gray thumbnails that counts as a big change
 #: (a cut, a replay, a goal celebration), and how fast and how long to look after one.
 BURST_DIFF = 18.0
@@ -221,7 +222,7 @@ class ExplainerScenario(Scenario):
         await self._say(out, reply.text)
 
     async def _say(self, out: ResponseSink, text: str) -> None:
-        await out.speak(self.session.synthesize(text, "en", sample_rate=OUTPUT_SAMPLE_RATE))
+        await out.say(text, "en")
 
     async def _converse(self, question: str, turn: UserTurn, out: ResponseSink) -> None:
         """The model answers from the frames and the observations; rules via its tool."""
@@ -236,11 +237,10 @@ class ExplainerScenario(Scenario):
             images=images,
             tools=(dialogue.rules_tool(self.state, self.sport),),
             language="en",
-            sample_rate=OUTPUT_SAMPLE_RATE,
         )
         words: list[str] = []
         calls: list[ToolCall] = []
-        await out.speak(spoken_answer(self.session, request, words, calls))
+        await model_answer(self.session, with_client(request, turn), out, words, calls)
         rule = dialogue.cited_rule(calls)
         text = "".join(words).strip()
         reply = (

@@ -84,9 +84,16 @@ class OmniSession(ABC):
 
     @abstractmethod
     def synthesize(
-        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+        self,
+        text: str,
+        language: str,
+        *,
+        sample_rate: int,
+        voice: str | None = None,
+        speed: float = 1.0,
     ) -> AsyncIterator[SpeechChunk]:
-        """Speak `text`, one chunk per sentence, resampled to `sample_rate`.
+        """Speak `text`, one chunk per sentence, resampled to `sample_rate`, `speed` times
+        as fast as the voice's own pace (a backend whose voice has one pace ignores it).
 
         Cancelling the consumer stops the synthesis at the next sentence.
         """

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from model.dialogue import Called, HistoryEntry, Said, ToolOutput
+
 Role = Literal["user", "assistant", "system"]
+Kind = Literal["message", "function_call", "function_call_output"]
 
 
 @dataclass
@@ -28,6 +31,13 @@ class ConversationItem:
     parts: list[SpokenPart] = field(default_factory=list)
     """For assistant audio: what each stretch of audio says, in order."""
     audio_ms: float = 0.0
+    kind: Kind = "message"
+    call_id: str = ""
+    """A function call's id (kinds function_call and function_call_output)."""
+    name: str = ""
+    """A function call's tool."""
+    arguments: str = ""
+    """A function call's arguments (JSON text); a function_call_output's output is `text`."""
 
     def add_spoken(self, text: str, duration_ms: float) -> None:
         self.parts.append(SpokenPart(text, self.audio_ms, duration_ms))
@@ -57,6 +67,21 @@ class Conversation:
             if item.id == item_id:
                 return item
         return None
+
+    def history(self, before: str | None = None) -> tuple[HistoryEntry, ...]:
+        """The conversation as a backend without memory needs it: words, calls and their
+        outputs, in order, up to (not including) the item `before`."""
+        entries: list[HistoryEntry] = []
+        for item in self._items:
+            if item.id == before:
+                break
+            if item.kind == "function_call":
+                entries.append(Called(item.call_id, item.name, item.arguments))
+            elif item.kind == "function_call_output":
+                entries.append(ToolOutput(item.call_id, item.text))
+            elif item.text and item.role in ("user", "assistant"):
+                entries.append(Said(item.role, item.text))
+        return tuple(entries)
 
     def truncate(self, item_id: str, audio_end_ms: float) -> str | None:
         """Cut an assistant item to its first `audio_end_ms` of audio.

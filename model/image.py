@@ -15,3 +15,16 @@ def as_rgb(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     if rgb.dtype != np.uint8:
         raise ValueError(f"expected uint8 pixels, got {rgb.dtype}")
     return rgb[:, :, :3]
+
+
+def decode_image(data: bytes) -> NDArray[np.uint8] | None:
+    """An encoded picture (JPEG, PNG, ...) as H x W x 3 RGB; None if it is not one."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None

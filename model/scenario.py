@@ -7,6 +7,7 @@ for every scenario and every backend.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.base import OmniModel, OmniSession
+from model.dialogue import (
+    DialogueRequest,
+    SpeechOut,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolOutput,
+    spoken_answer,
+)
 from model.emotion import EmotionState
+from model.text import split_sentences
 from model.types import SpeechChunk, Transcript
 
 
@@ -35,6 +47,31 @@ class UserTurn:
     """Set when the gateway already transcribed the audio (to tell words from a cough)."""
     trigger: str = "user"
     """"user", or "emotion" when the scenario asked to speak up because of what it saw."""
+    instructions: str = ""
+    """The app developer's instructions (the session's, or this response's), added to the
+    scenario's own on a backend that converses."""
+    tools: tuple[Tool, ...] = ()
+    """The app developer's function tools (run by the client), offered next to the
+    scenario's own."""
+    tool_choice: ToolChoice = "auto"
+    tool_outputs: tuple[ToolOutput, ...] = ()
+    """Results the client gave for its tools' calls since the last answer."""
+    spoken_language: str | None = None
+    """The language the user speaks, when the session says (`transcription.language`)."""
+    vocabulary: str = ""
+    """Words to expect, from the session (`transcription.prompt`), beside the scenario's."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """How an answer is given: the session's output settings."""
+
+    audio: bool = True
+    """Spoken (`output_modalities` has "audio"); False: written only."""
+    name: str | None = None
+    """`audio.output.voice` (a backend with one voice ignores it)."""
+    speed: float = 1.0
+    """`audio.output.speed`, 0.25 to 1.5."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +90,20 @@ EventEmitter = Callable[[str, Mapping[str, Any]], object]
 
 class ResponseSink(Protocol):
     """Where a scenario sends its answer to one turn; the gateway implements it."""
+
+    @property
+    def voice(self) -> Voice:
+        """Whether to speak or write, in which voice and at what pace."""
+        ...
+
+    async def say(self, text: str, language: str) -> None:
+        """Give `text` as the answer: voiced (in the session's voice and pace) or written."""
+
+    def write(self, text: str) -> None:
+        """A piece of a written answer, as it is produced (text-only sessions)."""
+
+    def function_call(self, call_id: str, name: str, arguments: str) -> None:
+        """The model called one of the client's tools: the client runs it."""
 
     def transcription(self, transcript: Transcript) -> None:
         """Report what the user said in this turn."""
@@ -128,8 +179,10 @@ class Scenario(ABC):
         """What was said in a spoken turn, transcribed once and reported; None when typed."""
         if turn.audio is None:
             return None
+        languages = [turn.spoken_language] if turn.spoken_language else self.languages
+        prompt = " ".join(p for p in (self.vocabulary, turn.vocabulary) if p)
         transcript = turn.transcript or await self.session.transcribe(
-            turn.audio, self.languages, prompt=self.vocabulary
+            turn.audio, languages, prompt=prompt
         )
         out.transcription(transcript)
         return transcript
@@ -189,3 +242,83 @@ class ScenarioRegistry:
 
     def recorded_events(self) -> frozenset[str]:
         return frozenset(e for c in self._classes.values() for e in c.recorded_events)
+
+
+def with_client(request: DialogueRequest, turn: UserTurn) -> DialogueRequest:
+    """A scenario's own request, with what the app developer asked for added: their
+    instructions after the scenario's, their tools beside the scenario's (a name the
+    scenario already uses stays the scenario's), their tool choice and results."""
+    instructions = request.instructions
+    if turn.instructions.strip():
+        instructions = f"{instructions}\n\n{turn.instructions.strip()}".strip()
+    own = {t.name for t in request.tools}
+    tools = request.tools + tuple(t for t in turn.tools if t.name not in own)
+    return dataclasses.replace(
+        request,
+        instructions=instructions,
+        tools=tools,
+        tool_choice=turn.tool_choice if turn.tools else request.tool_choice,
+        tool_outputs=turn.tool_outputs,
+    )
+
+
+async def model_answer(
+    session: OmniSession,
+    request: DialogueRequest,
+    out: ResponseSink,
+    words: list[str] | None = None,
+    calls: list[ToolCall] | None = None,
+) -> None:
+    """The model's answer to `request`, given through `out`: spoken or written as the session
+    asks, the client's tool calls handed to the client. `words` and `calls` collect what was
+    said and called."""
+    words = [] if words is None else words
+    calls = [] if calls is None else calls
+    if out.voice.audio:
+        await out.speak(
+            _announcing_calls(spoken_answer(session, request, words, calls), calls, out)
+        )
+        return
+    written = dataclasses.replace(request, speak=False)
+    said = False
+    async for output in session.converse(written):
+        if isinstance(output, TextDelta):
+            words.append(output.text)
+            out.write(output.text)
+            said = True
+        elif isinstance(output, ToolCall):
+            calls.append(output)
+            if output.on_client:
+                out.function_call(output.call_id, output.name, _json(output.arguments))
+        elif isinstance(output, SpeechOut) and output.chunk.text and not said:
+            out.write(output.chunk.text)
+
+
+async def _announcing_calls(
+    speech: AsyncIterator[SpeechChunk], calls: list[ToolCall], out: ResponseSink
+) -> AsyncIterator[SpeechChunk]:
+    """`speech`, handing each client call to the client as soon as the model makes it."""
+    announced = 0
+    async for chunk in speech:
+        announced = _announce(calls, announced, out)
+        yield chunk
+    _announce(calls, announced, out)
+
+
+def _announce(calls: list[ToolCall], since: int, out: ResponseSink) -> int:
+    for call in calls[since:]:
+        if call.on_client:
+            out.function_call(call.call_id, call.name, _json(call.arguments))
+    return len(calls)
+
+
+def _json(arguments: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(dict(arguments), ensure_ascii=False)
+
+
+async def say_sentences(out: ResponseSink, text: str, language: str) -> None:
+    """`text` given sentence by sentence, so the first is heard while the rest are made."""
+    for sentence in split_sentences(text) or [text]:
+        await out.say(sentence, language)

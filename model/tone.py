@@ -36,11 +36,17 @@ class ToneSession(OmniSession):
         return text
 
     async def synthesize(
-        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+        self,
+        text: str,
+        language: str,
+        *,
+        sample_rate: int,
+        voice: str | None = None,
+        speed: float = 1.0,
     ) -> AsyncIterator[SpeechChunk]:
         for sentence in split_sentences(text) or [text]:
             await asyncio.sleep(0)
-            yield SpeechChunk(tone(1.0, sample_rate), sample_rate, sentence)
+            yield SpeechChunk(tone(1.0 / speed, sample_rate), sample_rate, sentence)
 
 
 class ToneModel(OmniModel):

@@ -34,12 +34,14 @@ logger = logging.getLogger("omnilive")
 
 def default_scenarios() -> ScenarioRegistry:
     """The scenarios this server offers: the one place they are named."""
+    from chat.scenario import ChatScenario
     from explainer.scenario import ExplainerScenario
     from translate.scenario import InterpreterScenario
     from tutor.scenario import TutorScenario
 
     return ScenarioRegistry(
-        [TutorScenario, InterpreterScenario, ExplainerScenario], default=TutorScenario.name
+        [TutorScenario, InterpreterScenario, ExplainerScenario, ChatScenario],
+        default=TutorScenario.name,
     )
 
 

@@ -43,6 +43,17 @@ INPUT_CLEARED: Final = "input_audio_buffer.cleared"
 OUTPUT_AUDIO_DELTA: Final = "response.output_audio.delta"
 OUTPUT_AUDIO_DONE: Final = "response.output_audio.done"
 AUDIO_COMMITTED: Final = "input_audio_buffer.committed"
+# Beyond PROTOCOL.md's first list, added 2026-12-04: written answers, the client's tools,
+# conversation items, live captions.
+OUTPUT_TEXT_DELTA: Final = "response.output_text.delta"
+OUTPUT_TEXT_DONE: Final = "response.output_text.done"
+OUTPUT_ITEM_ADDED: Final = "response.output_item.added"
+OUTPUT_ITEM_DONE: Final = "response.output_item.done"
+ARGUMENTS_DELTA: Final = "response.function_call_arguments.delta"
+ARGUMENTS_DONE: Final = "response.function_call_arguments.done"
+ITEM_ADDED: Final = "conversation.item.added"
+ITEM_DONE: Final = "conversation.item.done"
+TRANSCRIPTION_DELTA: Final = "conversation.item.input_audio_transcription.delta"
 
 # Client -> server, WebSocket only (over WebRTC audio comes on the media track).
 WEBSOCKET_CLIENT_EVENTS: Final = ("input_audio_buffer.append", "input_audio_buffer.commit")
@@ -73,6 +84,15 @@ EMOTION_STATE: Final = "emotion.state"
 EXTRA_EVENTS: Final = (
     ITEM_TRUNCATED,
     INPUT_CLEARED,
+    OUTPUT_TEXT_DELTA,
+    OUTPUT_TEXT_DONE,
+    OUTPUT_ITEM_ADDED,
+    OUTPUT_ITEM_DONE,
+    ARGUMENTS_DELTA,
+    ARGUMENTS_DONE,
+    ITEM_ADDED,
+    ITEM_DONE,
+    TRANSCRIPTION_DELTA,
 )
 
 _ids = itertools.count(1)

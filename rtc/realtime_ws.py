@@ -17,9 +17,10 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 
 from rtc.conversation.conversation import Conversation
-from rtc.errors import GatewayError, Unauthorized
+from rtc.errors import GatewayError, NotFound, Unauthorized
 from rtc.events import new_id
 from rtc.gateway import Gateway
+from rtc.transports.sideband import Sideband
 from rtc.transports.websocket import WebSocketTransport
 
 logger = logging.getLogger(__name__)
@@ -43,10 +44,17 @@ def _authorization(websocket: WebSocket) -> str | None:
 async def realtime_websocket(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
     address = websocket.client.host if websocket.client is not None else "unknown"
+    call_id = websocket.query_params.get("call_id")
+    if call_id is not None:
+        await _sideband(websocket, gateway, address, call_id)
+        return
     try:
         grant = gateway.admit(address, _authorization(websocket))
+        # The SDKs open a transcription session with ?intent=transcription.
+        intent = websocket.query_params.get("intent")
+        session = {"type": "transcription"} if intent == "transcription" else None
         call, transport = await gateway.open(
-            WebSocketTransport.id_prefix, None, grant, _connect(websocket)
+            WebSocketTransport.id_prefix, session, grant, _connect(websocket)
         )
     except GatewayError as exc:
         if isinstance(exc, Unauthorized):
@@ -69,12 +77,37 @@ def _connect(websocket: WebSocket) -> Callable[[Conversation], Awaitable[WebSock
     return connect
 
 
+async def _sideband(websocket: WebSocket, gateway: Gateway, address: str, call_id: str) -> None:
+    """Attach to a call opened elsewhere (over WebRTC): the server's API key only."""
+    try:
+        with gateway.auth_attempt(address):
+            gateway.auth.require_api_key(_authorization(websocket))
+    except GatewayError as exc:
+        if isinstance(exc, Unauthorized):
+            gateway.metrics.auth_failures.labels(exc.code).inc()
+        await _refuse(websocket, exc)
+        return
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    try:
+        call = gateway.registry.get(call_id)
+    except NotFound as exc:
+        await _say_and_close(websocket, exc)
+        return
+    await Sideband(call, websocket).run()
+
+
 async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         response = JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
         await websocket.send_denial_response(response)
         return
     await websocket.accept()
+    await _say_and_close(websocket, exc)
+
+
+async def _say_and_close(websocket: WebSocket, exc: GatewayError) -> None:
+    """One `error` event saying why, then the close (code 1008, the reason its code)."""
     body = exc.as_json()
     await websocket.send_json({"type": "error", "event_id": new_id("event"), **body})
-    await websocket.close(code=1008, reason=exc.code[:100])
+    await websocket.close(code=1008, reason=f"{exc.code}: {exc.message}"[:120])

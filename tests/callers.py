@@ -125,7 +125,9 @@ class WebRTCCaller:
 
 
 class WebSocketCaller:
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, *, microphone: bool = True) -> None:
+        """`microphone`: append audio in real time (silence when not speaking), as a live
+        call does; off for a sideband or a push-to-talk client."""
         self.conn = connection
         self.events: list[dict[str, Any]] = []
         self.received = ReceivedAudio()
@@ -135,11 +137,9 @@ class WebSocketCaller:
         )
         self._to_48k = StreamResampler(WS_RATE, 48_000)
         self._speaker = np.zeros(0, dtype=np.int16)
-        self._tasks = [
-            asyncio.create_task(self._read()),
-            asyncio.create_task(self._talk()),
-            asyncio.create_task(self._play()),
-        ]
+        self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._play())]
+        if microphone:
+            self._tasks.append(asyncio.create_task(self._talk()))
 
     async def _read(self) -> None:
         async for event in self.conn:

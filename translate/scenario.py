@@ -11,18 +11,15 @@ with tools is needed here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from model.base import OmniModel
 from model.scenario import ResponseSink, Scenario, ScenarioConfigError, UserTurn
 from model.text import split_sentences
-from model.types import SpeechChunk
 from translate.langid import guess_language
 
 DEFAULT_PAIR = ("en", "es")
-#: Output rate of the gateway's audio track; speech is produced at this rate.
-OUTPUT_SAMPLE_RATE = 48_000
 
 
 def language_pair(config: Mapping[str, Any]) -> tuple[str, str]:
@@ -78,7 +75,7 @@ class InterpreterScenario(Scenario):
             return
         target = pair[1] if source == pair[0] else pair[0]
         translated: list[str] = []
-        await out.speak(self._speak_translation(text, source, target, translated))
+        await self._say_translation(out, text, source, target, translated)
         out.event(
             "translation.done",
             {
@@ -90,9 +87,9 @@ class InterpreterScenario(Scenario):
             },
         )
 
-    async def _speak_translation(
-        self, text: str, source: str, target: str, translated: list[str]
-    ) -> AsyncIterator[SpeechChunk]:
+    async def _say_translation(
+        self, out: ResponseSink, text: str, source: str, target: str, translated: list[str]
+    ) -> None:
         sentences = split_sentences(text) or [text]
         # Translate sentence n+1 while sentence n is being spoken.
         pending = asyncio.ensure_future(self.session.translate(sentences[0], source, target))
@@ -106,10 +103,7 @@ class InterpreterScenario(Scenario):
                 if not sentence:
                     continue
                 translated.append(sentence)
-                async for chunk in self.session.synthesize(
-                    sentence, target, sample_rate=OUTPUT_SAMPLE_RATE
-                ):
-                    yield chunk
+                await out.say(sentence, target)
         finally:
             if not pending.done():
                 pending.cancel()

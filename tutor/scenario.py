@@ -21,9 +21,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.base import OmniModel
-from model.dialogue import DialogueRequest, spoken_answer
+from model.dialogue import DialogueRequest
 from model.emotion import FRUSTRATED, EmotionState
-from model.scenario import ResponseSink, Scenario, ScenarioConfigError, UserTurn, VideoSample
+from model.scenario import (
+    ResponseSink,
+    Scenario,
+    ScenarioConfigError,
+    UserTurn,
+    VideoSample,
+    model_answer,
+    with_client,
+)
 from model.types import TextLine
 from tutor import dialogue
 from tutor.answers import Check, check_answer
@@ -36,7 +44,6 @@ from tutor.vision import StillnessTracker, different_page, page_signature, sharp
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_SAMPLE_RATE = 48_000
 #: Frames older than this are not trusted to show what is in front of the camera now.
 MAX_FRAME_AGE_S = 3.0
 
@@ -355,10 +362,9 @@ class TutorScenario(Scenario):
             audio=turn.audio,
             tools=dialogue.tools(self._problem_for_model, check, next_step),
             language="en",
-            sample_rate=OUTPUT_SAMPLE_RATE,
         )
         words: list[str] = []
-        await out.speak(spoken_answer(self.session, request, words))
+        await model_answer(self.session, with_client(request, turn), out, words)
         self._last_said = "".join(words).strip() or self._last_said
 
     def _problem_for_model(self) -> dict[str, Any]:
@@ -401,7 +407,7 @@ class TutorScenario(Scenario):
 
     async def _say(self, out: ResponseSink, text: str) -> None:
         self._last_said = text
-        await out.speak(self.session.synthesize(text, "en", sample_rate=OUTPUT_SAMPLE_RATE))
+        await out.say(text, "en")
 
 
 def _typed_or_spoken_problem(text: str) -> Problem | None:

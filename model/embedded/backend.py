@@ -13,7 +13,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from model.audio import resample_int16, trim_leading_silence
+from model.audio import change_tempo, resample_int16, trim_leading_silence
 from model.base import Capabilities, OmniModel, OmniSession, ProgressCallback
 from model.embedded.asr import WhisperASR, whisper_base_dir, whisper_parts
 from model.embedded.emotion import FaceEmotionModel
@@ -207,7 +207,13 @@ class EmbeddedSession(OmniSession):
         return await self._model.read_faces(rgb)
 
     async def synthesize(
-        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+        self,
+        text: str,
+        language: str,
+        *,
+        sample_rate: int,
+        voice: str | None = None,
+        speed: float = 1.0,
     ) -> AsyncIterator[SpeechChunk]:
         sentences = self._model.sentences(text, language)
         done = object()
@@ -218,7 +224,7 @@ class EmbeddedSession(OmniSession):
             if item is None:
                 return done
             sentence, pcm, rate = item
-            pcm = trim_leading_silence(pcm, rate)
+            pcm = change_tempo(trim_leading_silence(pcm, rate), rate, speed)
             return SpeechChunk(resample_int16(pcm, rate, sample_rate), sample_rate, sentence)
 
         while True:

@@ -38,10 +38,18 @@ from model.dialogue import (
     DialogueRequest,
     SpeechOut,
     TextDelta,
+    new_call_id,
     run_tool,
 )
 from model.errors import ModelError, ModelLoadError, UnsupportedError
-from model.hf.dialogue import CLOSE, VisibleText, parse_tool_calls, system_prompt, tool_response
+from model.hf.dialogue import (
+    CLOSE,
+    VisibleText,
+    history_turn,
+    parse_tool_calls,
+    system_prompt,
+    tool_response,
+)
 from model.hf.worker import Emit, FairWorker
 from model.image import as_rgb
 from model.text import language_name
@@ -238,9 +246,12 @@ class TransformersModel(OmniModel):
         audio: NDArray[np.float32] | None,
         images: Sequence[NDArray[np.uint8]] = (),
         after: Sequence[tuple[str, str]] = (),
+        before: Sequence[tuple[str, str]] = (),
     ) -> _Inputs:
-        """Tokenise a chat: the system prompt, the user's turn with its audio and image
-        placeholders expanded, then the (role, content) turns `after` it (tool rounds)."""
+        """Tokenise a chat: the system prompt, the (role, content) turns `before` the user's
+        (the conversation so far), the user's turn with its audio and image placeholders
+        expanded (none when it has nothing: a continuation after a client's tool), then the
+        turns `after` it (tool rounds)."""
         import torch
 
         tok = self._tokenizer
@@ -265,7 +276,8 @@ class TransformersModel(OmniModel):
                     media += tok.vision_bos_token + tok.image_token * count + tok.vision_eos_token
                 else:
                     media += "<|vision_start|>" + "<|image_pad|>" * count + "<|vision_end|>"
-        turns = [("system", system), ("user", media + text), *after]
+        user = [("user", media + text)] if media or text or not before else []
+        turns = [("system", system), *before, *user, *after]
         prompt = "".join(f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns)
         prompt += "<|im_start|>assistant\n"
         ids = tok([prompt], return_tensors="pt")
@@ -474,7 +486,13 @@ class TransformersSession(OmniSession):
         return await self._text(system, text)
 
     async def synthesize(
-        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+        self,
+        text: str,
+        language: str,
+        *,
+        sample_rate: int,
+        voice: str | None = None,
+        speed: float = 1.0,
     ) -> AsyncIterator[SpeechChunk]:
         if not self.model.talks:
             raise UnsupportedError("this model cannot speak")
@@ -491,9 +509,13 @@ class TransformersSession(OmniSession):
         """Generate, run the tools the answer calls, generate again with their results (at
         most MAX_TOOL_ROUNDS rounds of calls); the words stream as they are generated, and
         Omni's talker voices the final answer once its text is complete."""
-        system = system_prompt(request.instructions, request.tools)
+        offered = request.offered_tools()
+        instructions = request.instructions
+        if must := request.must_call():
+            instructions = f"{instructions}\n{must}".strip()
+        system = system_prompt(instructions, offered)
         speak = request.speak and self.model.talks
-        after: list[tuple[str, str]] = []
+        after: list[tuple[str, str]] = [history_turn(o) for o in request.tool_outputs]
         words: list[str] = []
         for round_ in range(MAX_TOOL_ROUNDS + 1):
             visible = VisibleText()
@@ -516,10 +538,18 @@ class TransformersSession(OmniSession):
                 yield DialogueDone(text)
                 return
             after.append(("assistant", visible.text.strip()))
-            for i, (name, arguments) in enumerate(calls):
-                call = await run_tool(request.tools, f"call_{round_}_{i}", name, arguments)
+            asked = False
+            for name, arguments in calls:
+                call = await run_tool(offered, new_call_id(), name, arguments)
                 yield call
-                after.append(("user", tool_response(call.result)))
+                if call.on_client:
+                    asked = True  # the client runs it; its output comes with the next request
+                else:
+                    after.append(("user", tool_response(call.result)))
+            if asked:
+                text = "".join(words).strip()
+                yield DialogueDone(text)
+                return
 
     def _round(
         self,
@@ -543,7 +573,8 @@ class TransformersSession(OmniSession):
                 emit(item)
 
             audio = request.audio if model.omni else None  # a VL model reads the transcript
-            inputs = model.prepare(system, request.text, audio, request.images, turns)
+            before = [history_turn(entry) for entry in request.history]
+            inputs = model.prepare(system, request.text, audio, request.images, turns, before)
             model.generate(inputs, stop, watch, speak=speak)
 
         return model.worker.stream(self.owner, work)

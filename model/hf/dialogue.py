@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model.dialogue import Tool, parse_arguments, result_json
+from model.dialogue import (
+    Called,
+    HistoryEntry,
+    Said,
+    Tool,
+    parse_arguments,
+    result_json,
+)
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _CALL = re.compile(rf"{OPEN}\s*(.*?)\s*(?:{CLOSE}|$)", re.DOTALL)
@@ -75,6 +82,16 @@ def parse_tool_calls(text: str) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
 def tool_response(result: Any) -> str:
     """A tool's result as the user-turn content Qwen expects."""
     return f"<tool_response>\n{result_json(result)}\n</tool_response>"
+
+
+def history_turn(entry: HistoryEntry) -> tuple[str, str]:
+    """An earlier part of the conversation as the (role, content) turn Qwen was trained on."""
+    if isinstance(entry, Said):
+        return ("assistant" if entry.role == "assistant" else "user", entry.text)
+    if isinstance(entry, Called):
+        body = {"name": entry.name, "arguments": parse_arguments(entry.arguments)}
+        return ("assistant", f"{OPEN}\n{json.dumps(body, ensure_ascii=False)}\n{CLOSE}")
+    return ("user", f"<tool_response>\n{entry.output}\n</tool_response>")
 
 
 @dataclass

@@ -61,6 +61,7 @@ from model.dialogue import (
     DialogueRequest,
     SpeechOut,
     TextDelta,
+    ToolOutput,
     result_json,
     run_tool,
 )
@@ -119,9 +120,15 @@ def image_url(rgb: NDArray[np.uint8]) -> str:
 
 
 def function_call_output(call_id: str, result: Any) -> dict[str, Any]:
-    """The conversation.item.create that hands a function call's result to the upstream."""
-    item = {"type": "function_call_output", "call_id": call_id, "output": result_json(result)}
+    """The conversation.item.create that hands a function call's result to the upstream (a
+    client's output is already the JSON text it sent)."""
+    output = result if isinstance(result, str) else result_json(result)
+    item = {"type": "function_call_output", "call_id": call_id, "output": output}
     return {"type": "conversation.item.create", "item": item}
+
+
+#: The output a client's call gets when the conversation moved on without its result.
+NO_CLIENT_RESULT = {"error": "no result came for this call before the conversation went on"}
 
 
 def _user_text(text: str) -> list[dict[str, Any]]:
@@ -162,15 +169,41 @@ class RemoteSession(OmniSession):
         self._background: set[asyncio.Task[None]] = set()
         self._heard: tuple[NDArray[np.float32], int] | None = None
         """The last audio `transcribe` committed upstream, and on which connection."""
+        self._client_calls: list[str] = []
+        """Calls of the client's tools the upstream waits on (the client runs them)."""
+        self._settled: dict[str, bool] = {}
+        """Client calls answered upstream: True with the client's result, False with a note."""
+
+    @contextlib.asynccontextmanager
+    async def _exchange(self, outputs: Sequence[ToolOutput] = ()) -> AsyncIterator[Exchange]:
+        """One request to the upstream. Calls of the client's tools still waiting for their
+        results are answered first (upstreams refuse a response while a call has none):
+        with the client's result when `outputs` brings it, else with a note that none came;
+        a result that comes after that note still reaches the model, as a message."""
+        async with self.upstream.request() as ex:
+            given = {o.call_id: o.output for o in outputs}
+            pending, self._client_calls = self._client_calls, []
+            for call_id in pending:
+                result = given.pop(call_id, None)
+                self._settled[call_id] = result is not None
+                await ex.send(
+                    function_call_output(call_id, NO_CLIENT_RESULT if result is None else result)
+                )
+            for call_id, result in given.items():
+                if self._settled.get(call_id) is not True:
+                    late = f"(The result of the earlier function call {call_id}: {result})"
+                    await ex.send({"type": "conversation.item.create", "item": _user_text(late)[0]})
+                    self._settled[call_id] = True
+            yield ex
 
     async def _retrying(self, run: Any) -> Any:
         """Run one request; once more on a fresh connection when the upstream dropped."""
         try:
-            async with self.upstream.request() as ex:
+            async with self._exchange() as ex:
                 return await run(ex)
         except UpstreamLost:
             logger.warning("upstream dropped; reconnecting and retrying the request once")
-            async with self.upstream.request() as ex:
+            async with self._exchange() as ex:
                 return await run(ex)
 
     async def transcribe(
@@ -280,7 +313,13 @@ class RemoteSession(OmniSession):
         return result
 
     async def synthesize(
-        self, text: str, language: str, *, sample_rate: int, voice: str | None = None
+        self,
+        text: str,
+        language: str,
+        *,
+        sample_rate: int,
+        voice: str | None = None,
+        speed: float = 1.0,
     ) -> AsyncIterator[SpeechChunk]:
         response: dict[str, Any] = {
             "output_modalities": ["audio"],
@@ -292,7 +331,7 @@ class RemoteSession(OmniSession):
         for attempt in (0, 1):
             yielded = False
             try:
-                async with self.upstream.request() as ex:
+                async with self._exchange() as ex:
                     create = await ex.send({"type": "response.create", "response": response})
                     stream = self._stream_response(ex, create, sample_rate)
                     async with contextlib.aclosing(stream):
@@ -310,7 +349,7 @@ class RemoteSession(OmniSession):
         for attempt in (0, 1):
             yielded = False
             try:
-                async with self.upstream.request() as ex:
+                async with self._exchange(request.tool_outputs) as ex:
                     stream = self._converse(ex, request)
                     async with contextlib.aclosing(stream):
                         async for output in stream:
@@ -325,7 +364,8 @@ class RemoteSession(OmniSession):
     async def _converse(
         self, ex: Exchange, request: DialogueRequest
     ) -> AsyncGenerator[DialogueOutput, None]:
-        """The turn as conversation items, then responses until one calls no tool."""
+        """The turn as conversation items, then responses until one calls no tool (or calls
+        a client's tool: the answer ends there, the client's result comes next request)."""
         if request.images:
             frames = [
                 {"type": "input_image", "image_url": image_url(rgb)} for rgb in request.images
@@ -344,8 +384,9 @@ class RemoteSession(OmniSession):
             "output_modalities": ["audio"] if request.speak else ["text"],
             "instructions": request.instructions,
         }
-        if request.tools:
-            response["tools"] = [tool.schema() for tool in request.tools]
+        offered = request.offered_tools()
+        if offered:
+            response["tools"] = [tool.schema() for tool in offered]
         words: list[str] = []
         calls: dict[str, tuple[str, object]] = {}
         """Every function call the upstream asked for in this turn (call_id -> name, arguments)."""
@@ -353,8 +394,9 @@ class RemoteSession(OmniSession):
         answered: set[str] = set()
         try:
             for round_ in range(MAX_TOOL_ROUNDS + 1):
-                if request.tools:
-                    response["tool_choice"] = "auto" if round_ < MAX_TOOL_ROUNDS else "none"
+                if offered:
+                    first = request.tool_choice if round_ == 0 else "auto"
+                    response["tool_choice"] = first if round_ < MAX_TOOL_ROUNDS else "none"
                 create = await ex.send({"type": "response.create", "response": dict(response)})
                 stream = self._stream_response(ex, create, request.sample_rate, calls)
                 async with contextlib.aclosing(stream):
@@ -367,11 +409,18 @@ class RemoteSession(OmniSession):
                     break
                 for call_id in pending:
                     name, arguments = calls[call_id]
-                    call = await run_tool(request.tools, call_id, name, arguments)
+                    call = await run_tool(offered, call_id, name, arguments)
+                    if call.on_client:  # the client answers it, even after a barge-in
+                        answered.add(call_id)
+                        self._client_calls.append(call_id)
+                        yield call
+                        continue
                     results[call_id] = call.result
                     yield call
                     await ex.send(function_call_output(call_id, call.result))
                     answered.add(call_id)
+                if self._client_calls:
+                    break  # the client runs its tools; the answer goes on with their results
             yield DialogueDone("".join(words).strip())
         finally:
             if unanswered := [call_id for call_id in calls if call_id not in answered]:

@@ -59,11 +59,20 @@ class Appended:
 
 @dataclass(frozen=True)
 class UserItem:
-    """A `conversation.item.create` the server can act on."""
+    """A `conversation.item.create` of a user message the server can act on."""
 
     item_id: str
     text: str | None
     image: bytes | None
+
+
+@dataclass(frozen=True)
+class OutputItem:
+    """A `conversation.item.create` of a `function_call_output`: a client tool's result."""
+
+    item_id: str
+    call_id: str
+    output: str
 
 
 class ClientEvents:
@@ -217,11 +226,22 @@ def _parse(message: str | bytes) -> dict[str, Any]:
     return data
 
 
-def parse_item(item: Any) -> UserItem:
+def parse_item(item: Any) -> UserItem | OutputItem:
     if not isinstance(item, Mapping):
         raise InvalidEvent("invalid_item", "conversation.item.create needs an 'item' object")
+    given = item.get("id")
+    item_id = given if isinstance(given, str) else new_id("item")
+    if item.get("type") == "function_call_output":
+        call_id, output = item.get("call_id"), item.get("output")
+        if not isinstance(call_id, str) or not call_id or not isinstance(output, str):
+            raise InvalidEvent(
+                "invalid_item", "a function_call_output needs a string call_id and output"
+            )
+        return OutputItem(item_id, call_id, output)
     if item.get("type", "message") != "message" or item.get("role", "user") != "user":
-        raise InvalidEvent("invalid_item", "only user messages can be created")
+        raise InvalidEvent(
+            "invalid_item", "only user messages and function_call_output items can be created"
+        )
     content = item.get("content")
     if not isinstance(content, list) or not content:
         raise InvalidEvent("invalid_item", "item.content must be a non-empty list")
@@ -235,8 +255,6 @@ def parse_item(item: Any) -> UserItem:
             image = _decode_data_url(part.get("image_url"))
         else:
             raise InvalidEvent("invalid_item", f"unsupported content part {kind!r}")
-    given = item.get("id")
-    item_id = given if isinstance(given, str) else new_id("item")
     return UserItem(item_id, " ".join(texts) or None, image)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from model.base import OmniModel
+from model.dialogue import ToolOutput
 from model.emotion import EmotionState
 from model.errors import ModelError
 from model.scenario import Scenario, UserTurn
@@ -37,17 +38,20 @@ from rtc import events as ev
 from rtc.conversation.apology import Apology
 from rtc.conversation.audio_in import AudioChunker
 from rtc.conversation.camera import CameraSampler, LatestFrame
+from rtc.conversation.captions import Captions
 from rtc.conversation.client_events import (
     COMMIT,
     ClientEvent,
     ClientEvents,
+    OutputItem,
+    UserItem,
     parse_item,
     parse_truncate,
 )
 from rtc.conversation.interruption import Action, Decision, InterruptionPolicy
 from rtc.conversation.playout import Playout
-from rtc.conversation.responses import Responses, ResponsesListener, UserInput
-from rtc.conversation.session_config import SessionConfig, SessionRules
+from rtc.conversation.responses import Ask, Responses, ResponsesListener, UserInput
+from rtc.conversation.session_config import SessionConfig, SessionRules, client_request
 from rtc.conversation.transport import Transport
 from rtc.conversation.turns import (
     SpeechPaused,
@@ -129,6 +133,7 @@ class Conversation(ResponsesListener):
         )
         self.responses.listener = self
         self.policy = InterruptionPolicy()
+        self.captions = Captions(self.events, self.model_session, self.log_prefix)
         self.scenario: Scenario | None = None
         self.detector: TurnDetector | None = None
         self.video = LatestFrame()
@@ -232,6 +237,14 @@ class Conversation(ResponsesListener):
             if old is not None:
                 self._spawn(old.aclose(), "close old scenario")
         self.responses.scenario = self.scenario
+        self.responses.voice = config.voice
+        self.responses.client = config.client
+        self.responses.listening = config.transcription
+        heard = config.transcription
+        self.captions.languages = (
+            [heard.language] if heard and heard.language else list(config.languages)
+        )
+        self.captions.prompt = heard.prompt if heard else ""
 
     def _current_scenario(self) -> Scenario | None:
         return self.scenario
@@ -245,12 +258,15 @@ class Conversation(ResponsesListener):
         if kind == "session.update":
             self.update_session(data.get("session", {}))
         elif kind == "conversation.item.create":
-            item = parse_item(data.get("item"))
-            typed = {"type": kind, "item_id": item.item_id, "text": item.text}
-            self.events.record({**typed, "image": item.image is not None})  # text is kept
-            self.responses.add_input(UserInput(item.item_id, item.text, item.image))
+            self.create_item(parse_item(data.get("item")))
         elif kind == "response.create":
-            if not self.responses.create():
+            if self.config.transcribing_only:
+                raise InvalidEvent(
+                    "unsupported_event",
+                    "a transcription session makes no responses (session.type is transcription)",
+                    event_id,
+                )
+            if not self.responses.create(self._ask(data.get("response"), event_id)):
                 raise InvalidEvent(
                     "conversation_already_has_active_response",
                     "a response is in progress; cancel it first",
@@ -278,6 +294,48 @@ class Conversation(ResponsesListener):
             )
         else:
             raise InvalidEvent("unknown_event", f"unknown event type {kind!r}", event_id)
+
+    def create_item(self, item: UserItem | OutputItem) -> None:
+        """`conversation.item.create`: a user message, or a client tool's result."""
+        wire: dict[str, Any]
+        if isinstance(item, OutputItem):
+            self.responses.add_tool_output(item.item_id, ToolOutput(item.call_id, item.output))
+            wire = {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+            self.events.record(
+                {"type": "conversation.item.create", "item_id": item.item_id, **wire}
+            )
+        else:
+            typed = {"type": "conversation.item.create", "item_id": item.item_id, "text": item.text}
+            self.events.record({**typed, "image": item.image is not None})  # text is kept
+            self.responses.add_input(UserInput(item.item_id, item.text, item.image))
+            content: list[dict[str, Any]] = []
+            if item.text:
+                content.append({"type": "input_text", "text": item.text})
+            if item.image is not None:
+                content.append({"type": "input_image"})  # not echoed: it can be large
+            wire = {"type": "message", "role": "user", "content": content}
+        body = {"id": item.item_id, "object": "realtime.item", "status": "completed", **wire}
+        self.events.emit(ev.ITEM_ADDED, {"previous_item_id": None, "item": body})
+        self.events.emit(ev.ITEM_DONE, {"previous_item_id": None, "item": body})
+
+    def _ask(self, params: Any, event_id: str | None) -> Ask | None:
+        """A `response.create`'s own `response` settings over the session's (None: none)."""
+        if params is None or params == {}:
+            return None
+        if not isinstance(params, Mapping):
+            raise InvalidEvent("invalid_event", "response must be an object", event_id)
+        config = self.config
+        try:
+            client = client_request(params, base=config.client)
+            voice = config.voice
+            if "output_modalities" in params:
+                modalities = params["output_modalities"]
+                if not isinstance(modalities, list) or not set(modalities) <= {"audio", "text"}:
+                    raise InvalidEvent("invalid_event", "output_modalities: audio or text")
+                voice = dataclasses.replace(voice, audio="audio" in modalities)
+        except InvalidEvent as exc:
+            raise InvalidEvent("invalid_event", f"response: {exc.message}", event_id) from None
+        return Ask(client, voice)
 
     def update_session(self, update: Any) -> None:
         """`session.update`: all of it takes effect, or none of it (InvalidEvent)."""
@@ -355,6 +413,8 @@ class Conversation(ResponsesListener):
             self.turn_event(event)
         if detector.speaking:
             self.speech_progress(detector.speech_ms)
+            if self.config.transcribing_only:
+                self.captions.progress(detector.speech_ms, detector.speech_so_far)
 
     def turn_event(self, event: TurnEvent) -> None:
         """What the turn detector says (timeline tests say it directly)."""
@@ -370,6 +430,8 @@ class Conversation(ResponsesListener):
                 {"audio_start_ms": int(event.audio_start_ms), "item_id": self._user_item_id},
             )
             self.responses.drop_speculative()
+            if self.config.transcribing_only:
+                self.captions.started(self._user_item_id)
             self._act(self.policy.speech_started(answering, time.monotonic()))
         elif isinstance(event, SpeechPaused):
             self.responses.drop_speculative()
@@ -392,6 +454,10 @@ class Conversation(ResponsesListener):
             ev.SPEECH_STOPPED, {"audio_end_ms": int(event.audio_end_ms), "item_id": item_id}
         )
         turn = UserTurn(item_id=item_id, audio=event.audio)
+        if self.config.transcribing_only:
+            self.events.emit(ev.AUDIO_COMMITTED, {"item_id": item_id, "previous_item_id": None})
+            self.captions.stopped(item_id, event.audio)
+            return
         if self.policy.speech_stopped().action is Action.CHECK_WORDS:
             self._spawn(self._check_words(turn), "check words")
             return
@@ -402,7 +468,12 @@ class Conversation(ResponsesListener):
 
     def _answers_turns(self) -> bool:
         turn = self.config.turn
-        return turn is not None and turn.create_response and self.scenario is not None
+        return (
+            turn is not None
+            and turn.create_response
+            and self.scenario is not None
+            and not self.config.transcribing_only
+        )
 
     async def _check_words(self, turn: UserTurn) -> None:
         """Short speech over an answer: an interruption only if it had words."""
@@ -524,6 +595,7 @@ class Conversation(ResponsesListener):
             task.cancel()
         self._client_events.clear()
         await self.responses.aclose()
+        await self.captions.aclose()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.scenario is not None:
             await self.scenario.aclose()

@@ -12,6 +12,7 @@ decided here (see `interruption.py`); `cancel` is the one way an answer is cut.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -26,12 +27,14 @@ from numpy.typing import NDArray
 from model.audio import resample_int16, wav_data_url
 from model.base import OmniSession
 from model.conversation import ConversationItem
+from model.dialogue import ToolOutput
 from model.errors import ModelError
-from model.scenario import Scenario, UserTurn
+from model.scenario import Scenario, UserTurn, Voice
 from model.types import SpeechChunk, Transcript
 from rtc import events as ev
 from rtc.conversation.apology import Apology
 from rtc.conversation.playout import SAMPLE_RATE, Owner, Playout, PlayoutListener
+from rtc.conversation.session_config import ClientRequest, Transcription
 from rtc.conversation.turns import words_sound_finished
 from rtc.events import ServerEvents, new_id, response_object
 from rtc.metrics import Metrics
@@ -52,6 +55,14 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
+class Ask:
+    """How one answer is asked for: the client's instructions and tools, and its voice."""
+
+    client: ClientRequest
+    voice: Voice
+
+
+@dataclass(frozen=True)
 class UserInput:
     """A user item waiting for `response.create`: typed text, an image, or committed audio."""
 
@@ -66,7 +77,13 @@ class Response:
     """One answer; the scenario's ResponseSink."""
 
     def __init__(
-        self, responses: Responses, turn: UserTurn, *, speculative: bool, revision: int = -1
+        self,
+        responses: Responses,
+        turn: UserTurn,
+        voice: Voice,
+        *,
+        speculative: bool,
+        revision: int = -1,
     ) -> None:
         self.id = new_id("resp")
         self.owner = Owner(self.id, new_id("item"))
@@ -78,6 +95,12 @@ class Response:
         self.progress_at = self.turn_ended_at
         """When the model last produced something (an event, words, audio)."""
         self.transcript: list[str] = []
+        """What its voice said, piece by piece."""
+        self.written: list[str] = []
+        """What it wrote (a text-only answer), piece by piece."""
+        self.calls: list[dict[str, Any]] = []
+        """The client's tool calls it made: its `output` items."""
+        self.voice = voice
         self.task: asyncio.Task[None] | None = None
         self.committed = asyncio.Event()
         self._responses = responses
@@ -135,7 +158,49 @@ class Response:
         events = self._responses.events
         self._do(lambda: events.error(code, message, error_type="server_error"))
 
+    async def say(self, text: str, language: str) -> None:
+        if not self.voice.audio:
+            self.write(text if not self.written else " " + text)
+            return
+        session = self._responses.model_session
+        await self.speak(
+            session.synthesize(
+                text,
+                language,
+                sample_rate=SAMPLE_RATE,
+                voice=self.voice.name,
+                speed=self.voice.speed,
+            )
+        )
+
+    def write(self, text: str) -> None:
+        if text:
+            self._do(lambda: self._write(text))
+
+    def _write(self, text: str) -> None:
+        self.written.append(text)
+        self._responses.events.emit(
+            ev.OUTPUT_TEXT_DELTA,
+            {**self._part(), "delta": text},
+        )
+
+    def function_call(self, call_id: str, name: str, arguments: str) -> None:
+        self._do(lambda: self._responses.function_call(self, call_id, name, arguments))
+
+    def _part(self) -> dict[str, Any]:
+        return {
+            "response_id": self.id,
+            "item_id": self.item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+
     async def speak(self, speech: AsyncIterator[SpeechChunk]) -> None:
+        if not self.voice.audio:  # a written answer: the words only
+            async for chunk in speech:
+                if chunk.text:
+                    self.write(chunk.text if not self.written else " " + chunk.text)
+            return
         async for chunk in speech:
             if chunk.sample_rate != SAMPLE_RATE:
                 pcm = await asyncio.to_thread(
@@ -192,11 +257,18 @@ class Responses(PlayoutListener):
         self.record_audio = record_audio
         self.scenario: Scenario | None = None
         self.scenario_problem: tuple[str, str] = ("no_scenario", "no scenario is set")
+        self.voice = Voice()
+        """How answers are given (the session's output settings)."""
+        self.client = ClientRequest()
+        """What the app developer asks of answers (the session's instructions and tools)."""
+        self.listening: Transcription | None = None
+        """The session's `audio.input.transcription`: the language and words to expect."""
+        self._tool_outputs: list[ToolOutput] = []
         self.listener = ResponsesListener()
         self._log = log_prefix
         self._current: Response | None = None
         self._speculative: Response | None = None
-        self._waiting: deque[UserTurn] = deque()
+        self._waiting: deque[tuple[UserTurn, Ask | None]] = deque()
         self._inputs: list[UserInput] = []
         self._played_ms: dict[str, float] = {}
         """Assistant item id -> ms of its audio played out, once its answer has ended."""
@@ -209,19 +281,21 @@ class Responses(PlayoutListener):
         return self._current
 
     # -- turns -------------------------------------------------------------------
-    def start(self, turn: UserTurn) -> None:
-        """Answer `turn` now, or after the current answer."""
+    def start(self, turn: UserTurn, ask: Ask | None = None) -> None:
+        """Answer `turn` now, or after the current answer; `ask`: this answer's own settings
+        (a `response.create`'s), else the session's."""
         if self._current is not None:
-            self._waiting.append(turn)
+            self._waiting.append((turn, ask))
             return
-        response = self._launch(turn, speculative=False)
+        response = self._launch(turn, ask, speculative=False)
+        self._tool_outputs.clear()  # heard with this answer
         self._current = response
         self._emit_created(response)
 
     def speculate(self, turn: UserTurn, revision: int) -> None:
         """Start answering paused speech `revision`, holding everything back."""
         self.drop_speculative()
-        self._speculative = self._launch(turn, speculative=True, revision=revision)
+        self._speculative = self._launch(turn, None, speculative=True, revision=revision)
         logger.debug("%sspeculating on paused speech (revision %d)", self._log, revision)
 
     def commit_speculative(self, revision: int) -> bool:
@@ -231,6 +305,7 @@ class Responses(PlayoutListener):
             return False
         if spec.revision == revision and spec.status is Status.IN_PROGRESS:
             logger.debug("%susing the speculative answer %s", self._log, spec.id)
+            self._tool_outputs.clear()  # heard with this answer
             self._current = spec
             self._emit_created(spec)
             spec.commit()
@@ -260,7 +335,21 @@ class Responses(PlayoutListener):
                 ConversationItem(user_input.item_id, "user", text=user_input.text)
             )
 
-    def create(self) -> bool:
+    def add_tool_output(self, item_id: str, output: ToolOutput) -> None:
+        """A client tool's result: it goes to the model with the next answer, whatever
+        starts it (a `response.create`, or the user speaking first)."""
+        self._tool_outputs.append(output)
+        self.model_session.conversation.add(
+            ConversationItem(
+                item_id,
+                "user",
+                text=output.output,
+                kind="function_call_output",
+                call_id=output.call_id,
+            )
+        )
+
+    def create(self, ask: Ask | None = None) -> bool:
         """`response.create`: answer the items added since the last answer (False: busy)."""
         if self._current is not None:
             return False
@@ -270,7 +359,7 @@ class Responses(PlayoutListener):
         clips = [i.audio for i in inputs if i.audio is not None and len(i.audio)]
         audio = np.concatenate(clips) if clips else None
         item_id = inputs[-1].item_id if inputs else new_id("item")
-        self.start(UserTurn(item_id=item_id, text=text, images=images, audio=audio))
+        self.start(UserTurn(item_id=item_id, text=text, images=images, audio=audio), ask)
         return True
 
     def cancel_current(self, reason: str) -> bool:
@@ -301,8 +390,20 @@ class Responses(PlayoutListener):
         self._played_ms[item_id] = max(self._played_ms.get(item_id, 0.0), played_ms)
 
     # -- the answer's run ------------------------------------------------------------
-    def _launch(self, turn: UserTurn, *, speculative: bool, revision: int = -1) -> Response:
-        response = Response(self, turn, speculative=speculative, revision=revision)
+    def _launch(
+        self, turn: UserTurn, ask: Ask | None, *, speculative: bool, revision: int = -1
+    ) -> Response:
+        ask = ask or Ask(self.client, self.voice)
+        turn = dataclasses.replace(
+            turn,
+            instructions=ask.client.instructions,
+            tools=ask.client.tools,
+            tool_choice=ask.client.tool_choice,
+            tool_outputs=tuple(self._tool_outputs),
+            spoken_language=self.listening.language if self.listening else None,
+            vocabulary=self.listening.prompt if self.listening else "",
+        )
+        response = Response(self, turn, ask.voice, speculative=speculative, revision=revision)
         response.task = asyncio.create_task(self._run(response), name=f"response {response.id}")
         return response
 
@@ -385,6 +486,41 @@ class Responses(PlayoutListener):
         self.events.error(code, message, error_type="server_error")
         return Status.FAILED, {"type": "failed", "error": {"code": code, "message": message}}
 
+    def function_call(self, response: Response, call_id: str, name: str, arguments: str) -> None:
+        """The model called a client's tool: an output item of the answer, and an item of
+        the conversation, as OpenAI sends it; the client runs the tool."""
+        item_id = new_id("item")
+        self.model_session.conversation.add(
+            ConversationItem(
+                item_id,
+                "assistant",
+                kind="function_call",
+                call_id=call_id,
+                name=name,
+                arguments=arguments,
+            )
+        )
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "completed",
+            "call_id": call_id,
+            "name": name,
+            "arguments": arguments,
+        }
+        index = 1 + len(response.calls)
+        response.calls.append(item)
+        where = {"response_id": response.id, "output_index": index}
+        started = {**item, "status": "in_progress", "arguments": ""}
+        self.events.emit(ev.OUTPUT_ITEM_ADDED, {**where, "item": started})
+        self.events.emit(ev.ITEM_ADDED, {"previous_item_id": None, "item": started})
+        call = {**where, "item_id": item_id, "call_id": call_id}
+        self.events.emit(ev.ARGUMENTS_DELTA, {**call, "delta": arguments})
+        self.events.emit(ev.ARGUMENTS_DONE, {**call, "name": name, "arguments": arguments})
+        self.events.emit(ev.OUTPUT_ITEM_DONE, {**where, "item": item})
+        self.events.emit(ev.ITEM_DONE, {"previous_item_id": None, "item": item})
+
     def _finish(self, response: Response, status: Status, details: dict[str, Any] | None) -> None:
         response.status = status
         item = self.model_session.conversation.get(response.item_id)
@@ -396,16 +532,21 @@ class Responses(PlayoutListener):
                 ev.TRANSCRIPT_DONE,
                 {"response_id": response.id, "item_id": response.item_id, "transcript": text},
             )
-        self.events.emit(
-            ev.RESPONSE_DONE, {"response": response_object(response.id, status.value, details)}
-        )
+        if response.written:
+            written = "".join(response.written).strip()
+            if item is not None:
+                item.text = written
+            self.events.emit(ev.OUTPUT_TEXT_DONE, {**response._part(), "text": written})
+        body = response_object(response.id, status.value, details)
+        body["output"] = _output(response, item.status if item is not None else "incomplete")
+        self.events.emit(ev.RESPONSE_DONE, {"response": body})
         self.metrics.responses.labels(status.value).inc()
         self._note_played(response, self.playout.played_ms(response.id))
         self.playout.forget(response.id)
         if self._current is response:
             self._current = None
             if self._waiting and not self._closed:
-                self.start(self._waiting.popleft())
+                self.start(*self._waiting.popleft())
 
     def cancel(self, response: Response, *, reason: str) -> None:
         """The one way an answer is cut: clear its audio, keep what was heard, stop it."""
@@ -473,3 +614,26 @@ class Responses(PlayoutListener):
         await asyncio.gather(*tasks, return_exceptions=True)
         self._current = self._speculative = None
         self.listener = ResponsesListener()
+
+
+def _output(response: Response, status: str) -> list[dict[str, Any]]:
+    """`response.output` of `response.done`: its message (what was said or written), then
+    the client's tool calls."""
+    items: list[dict[str, Any]] = []
+    if response.transcript or response.written:
+        content = (
+            {"type": "output_text", "text": "".join(response.written).strip()}
+            if response.written
+            else {"type": "output_audio", "transcript": " ".join(response.transcript)}
+        )
+        items.append(
+            {
+                "id": response.item_id,
+                "object": "realtime.item",
+                "type": "message",
+                "role": "assistant",
+                "status": status,
+                "content": [content],
+            }
+        )
+    return items + response.calls

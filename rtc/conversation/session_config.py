@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.base import OmniModel
-from model.scenario import ScenarioConfigError, ScenarioRegistry
+from model.dialogue import Tool, ToolChoice
+from model.scenario import ScenarioConfigError, ScenarioRegistry, Voice
 from rtc.conversation.turns import TurnSettings
 from rtc.errors import InvalidEvent
 from rtc.events import new_id
 
 MAX_VIDEO_FPS = 15.0
+MIN_SPEED, MAX_SPEED = 0.25, 1.5
+MAX_TOOLS = 128
+NOISE_REDUCTION = ("near_field", "far_field")
 
 SERVER_VAD_DEFAULTS: dict[str, Any] = {
     "type": "server_vad",
@@ -85,10 +89,32 @@ class AudioFormat:
 
 
 @dataclass(frozen=True)
+class ClientRequest:
+    """What the app developer asks of the answers: instructions, function tools (run by the
+    client) and the tool choice; per session, or per `response.create`."""
+
+    instructions: str = ""
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """`audio.input.transcription`: live captions of what the user says."""
+
+    language: str | None = None
+    """The language spoken; None: detected (among the scenario's languages)."""
+    prompt: str = ""
+    """Words to expect (names, jargon), as a hint to the recogniser."""
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     """What the server acts on, read off the session JSON (`data`, echoed whole)."""
 
     data: Mapping[str, Any]
+    kind: str
+    """"realtime" (answers), or "transcription" (captions only, no answers)."""
     scenario: str
     languages: tuple[str, ...]
     video_fps: float
@@ -97,6 +123,15 @@ class SessionConfig:
     """None: turns are the client's (`turn_detection: null`, commit by hand)."""
     input_format: AudioFormat
     output_format: AudioFormat
+    voice: Voice
+    client: ClientRequest
+    transcription: Transcription | None
+    noise_reduction: str | None
+    """None, "near_field" or "far_field"."""
+
+    @property
+    def transcribing_only(self) -> bool:
+        return self.kind == "transcription"
 
     def as_json(self) -> dict[str, Any]:
         """The session object for `session.created` / `session.updated` (a copy)."""
@@ -159,6 +194,7 @@ class SessionRules:
             )
         config = SessionConfig(
             data=data,
+            kind=_kind(data),
             scenario=cls.name,
             languages=_languages(data),
             video_fps=_video_fps(data),
@@ -166,6 +202,10 @@ class SessionRules:
             turn=turn_settings(data),
             input_format=audio_format(data, "input"),
             output_format=audio_format(data, "output"),
+            voice=_voice(data),
+            client=client_request(data),
+            transcription=_transcription(data),
+            noise_reduction=_noise_reduction(data),
         )
         try:
             cls.check_config(self.model, data)
@@ -208,6 +248,115 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _kind(session: Mapping[str, Any]) -> str:
+    kind = session.get("type", "realtime")
+    if kind not in ("realtime", "transcription"):
+        raise InvalidEvent(
+            "invalid_session", f"session.type must be realtime or transcription, not {kind!r}"
+        )
+    return str(kind)
+
+
+def _side(session: Mapping[str, Any], direction: str) -> Mapping[str, Any]:
+    audio = session.get("audio")
+    side = audio.get(direction) if isinstance(audio, Mapping) else None
+    return side if isinstance(side, Mapping) else {}
+
+
+def _voice(session: Mapping[str, Any]) -> Voice:
+    modalities = session.get("output_modalities", ["audio"])
+    if not isinstance(modalities, list) or not set(modalities) <= {"audio", "text"}:
+        raise InvalidEvent("invalid_session", 'output_modalities must be ["audio"] or ["text"]')
+    output = _side(session, "output")
+    speed = output.get("speed", 1.0)
+    if speed is None:
+        speed = 1.0
+    if (
+        isinstance(speed, bool)
+        or not isinstance(speed, int | float)
+        or not (MIN_SPEED <= speed <= MAX_SPEED)
+    ):
+        raise InvalidEvent(
+            "invalid_session",
+            f"audio.output.speed must be a number from {MIN_SPEED:g} to {MAX_SPEED:g}",
+        )
+    voice = output.get("voice")
+    return Voice(
+        audio="audio" in modalities or not modalities,
+        name=voice if isinstance(voice, str) else None,
+        speed=float(speed),
+    )
+
+
+def client_request(fields: Mapping[str, Any], base: ClientRequest | None = None) -> ClientRequest:
+    """`instructions`, `tools` and `tool_choice` of a session (or of a `response.create`'s
+    `response`, over `base`, the session's)."""
+    base = base or ClientRequest()
+    instructions = fields.get("instructions", base.instructions)
+    if instructions is None:
+        instructions = ""
+    if not isinstance(instructions, str):
+        raise InvalidEvent("invalid_session", "instructions must be a string")
+    tools = base.tools if "tools" not in fields else _tools(fields.get("tools"))
+    choice = fields.get("tool_choice", base.tool_choice)
+    if choice is None:
+        choice = "auto"
+    named = isinstance(choice, Mapping) and isinstance(choice.get("name"), str)
+    if not (choice in ("auto", "none", "required") or named):
+        raise InvalidEvent(
+            "invalid_session",
+            'tool_choice must be "auto", "none", "required" or {"type": "function", "name": ...}',
+        )
+    return ClientRequest(instructions, tools, choice)
+
+
+def _tools(raw: Any) -> tuple[Tool, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_TOOLS:
+        raise InvalidEvent("invalid_session", f"tools must be a list of at most {MAX_TOOLS}")
+    tools: list[Tool] = []
+    for entry in raw:
+        if not isinstance(entry, Mapping) or entry.get("type", "function") != "function":
+            raise InvalidEvent(
+                "invalid_session", 'each tool must be {"type": "function", "name": ...}'
+            )
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidEvent("invalid_session", "a function tool needs a name")
+        parameters = entry.get("parameters") or {"type": "object", "properties": {}}
+        description = entry.get("description") or ""
+        if not isinstance(parameters, Mapping) or not isinstance(description, str):
+            raise InvalidEvent("invalid_session", f"tool {name!r}: parameters must be an object")
+        tools.append(Tool(name, description, dict(parameters), handler=None))
+    return tuple(tools)
+
+
+def _transcription(session: Mapping[str, Any]) -> Transcription | None:
+    raw = _side(session, "input").get("transcription")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise InvalidEvent("invalid_session", "audio.input.transcription must be an object or null")
+    language, prompt = raw.get("language"), raw.get("prompt") or ""
+    if (language is not None and not isinstance(language, str)) or not isinstance(prompt, str):
+        raise InvalidEvent("invalid_session", "transcription.language and .prompt must be strings")
+    return Transcription(language or None, prompt)
+
+
+def _noise_reduction(session: Mapping[str, Any]) -> str | None:
+    raw = _side(session, "input").get("noise_reduction")
+    if raw is None:
+        return None
+    kind = raw.get("type") if isinstance(raw, Mapping) else None
+    if kind not in NOISE_REDUCTION:
+        raise InvalidEvent(
+            "invalid_session",
+            'audio.input.noise_reduction must be null or {"type": "near_field" | "far_field"}',
+        )
+    return str(kind)
 
 
 def _video_fps(session: Mapping[str, Any]) -> float:

@@ -181,6 +181,10 @@ class TurnDetector:
             return 0.0
         return self._position_ms - self._start_ms - self._silence_chunks * CHUNK_MS
 
+    def speech_so_far(self) -> NDArray[np.float32] | None:
+        """The current speech from its start (with the padding before it), or None."""
+        return np.concatenate(self._audio) if self._speaking and self._audio else None
+
     @property
     def position_ms(self) -> float:
         return self._position_ms

@@ -241,3 +241,53 @@ async def test_the_interpreter_on_the_omni_model(
     (translated,) = [g for g in omni[1] if "to Chinese" in g.prompt]
     assert "Where is the train station?" in translated.prompt and not translated.spoke
     assert omni[1][-1].spoke  # the talker voiced the translation
+
+
+async def test_chat_with_a_client_tool_and_the_camera_on_the_omni_model(
+    server: Server, omni: tuple[ToolCallingOmni, Generations]
+) -> None:
+    """The chat scenario: the developer's instructions and tool reach the model, its call of
+    the tool goes to the client, and the client's result continues the answer; the camera's
+    frames go with each turn."""
+    model, generations = omni
+    model.first_round = tool_call("get_weather", city="Paris")
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "The weather in a city now.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    session = {"scenario": "chat", "instructions": "You are a weather desk.", "tools": [weather]}
+    camera = StillImageTrack(render_problem(["sunny"], CLEAN, seed=1))
+    async with CallClient(server.http, video=camera, session=session) as call:
+        await call.wait_for("session.created")
+        served = server.gateway.registry.calls[0]
+        await wait_until(lambda: served.camera.samples >= 1, timeout=15)
+        call.send_text("What is the weather in Paris?")
+        arguments = await call.wait_for("response.function_call_arguments.done", timeout=30)
+        first = await call.wait_for("response.done", timeout=30)
+        assert arguments["name"] == "get_weather"
+        assert json.loads(arguments["arguments"]) == {"city": "Paris"}
+        assert first["response"]["output"][-1]["call_id"] == arguments["call_id"]
+        mark, before = len(call.events), len(generations)
+        call.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": arguments["call_id"],
+                    "output": '{"celsius": 21}',
+                },
+            }
+        )
+        call.send({"type": "response.create"})
+        await answered(call, mark)
+        no_errors(call)
+    # The first round was scripted; the continuation was generated for real, with the
+    # developer's instructions and tool, the conversation so far, the call and its result.
+    (continued,) = [g for g in generations[before:] if "<tool_response>" in g.prompt]
+    assert "weather desk" in continued.prompt and '"name": "get_weather"' in continued.prompt
+    assert "What is the weather in Paris?" in continued.prompt
+    assert '"name": "get_weather", "arguments": {"city": "Paris"}' in continued.prompt
+    assert '<tool_response>\n{"celsius": 21}' in continued.prompt
+    assert "thinker_pixel_values" in continued.inputs  # the camera's frames went with it

@@ -31,15 +31,15 @@ def offenders(folder: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
 def test_the_conversation_imports_no_transport_and_no_scenario() -> None:
     forbidden = (
         "aiortc", "starlette", "fastapi", "uvicorn", "rtc.transports",
-        "tutor", "translate", "explainer",
+        "tutor", "translate", "explainer", "chat",
     )  # fmt: skip
     assert offenders("rtc/conversation", forbidden) == {}
 
 
 def test_the_model_imports_no_gateway_and_no_scenario() -> None:
-    assert offenders("model", ("rtc", "tutor", "translate", "explainer", "aiortc")) == {}
+    assert offenders("model", ("rtc", "tutor", "translate", "explainer", "chat", "aiortc")) == {}
 
 
 def test_scenarios_import_only_the_model() -> None:
-    for folder in ("tutor", "translate", "explainer"):
+    for folder in ("tutor", "translate", "explainer", "chat"):
         assert offenders(folder, ("rtc", "aiortc", "fastapi", "starlette")) == {}

@@ -2,40 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
-
 from model.emotion import EmotionState
 from model.scenario import UserTurn
-from model.types import SpeechChunk, Transcript
-from tests.fakes import FakeModel
+from tests.fakes import FakeModel, RecordingSink
 from tutor.scenario import TutorScenario
-
-
-class RecordingSink:
-    """A ResponseSink that keeps what the scenario said and sent."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.said: list[str] = []
-
-    def transcription(self, transcript: Transcript) -> None:
-        self.events.append(("transcription", {"text": transcript.text}))
-
-    def event(self, event_type: str, payload: Mapping[str, Any]) -> None:
-        self.events.append((event_type, dict(payload)))
-
-    async def speak(self, speech: AsyncIterator[SpeechChunk]) -> None:
-        self.said += [chunk.text async for chunk in speech]
-
-    def error(self, code: str, message: str) -> None:
-        self.events.append(("error", {"code": code}))
-
-    def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.events]
-
-    def adapts(self) -> list[str]:
-        return [str(p["action"]) for kind, p in self.events if kind == "tutor.adapt"]
 
 
 async def _tutor_with_problem(problem: str = "solve x^2 - 5x + 6 = 0") -> TutorScenario:

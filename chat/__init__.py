@@ -1,0 +1,1 @@
+"""The chat scenario: a general assistant that hears, sees and speaks."""
