@@ -10,14 +10,13 @@ by `response.output_audio.done` before the answer's `response.done`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketState
 
 from model.audio import StreamResampler
 from rtc import events as ev
@@ -25,11 +24,9 @@ from rtc.conversation import wire_audio
 from rtc.conversation.conversation import Conversation
 from rtc.conversation.playout import SAMPLE_RATE, Owner, PlayoutStopped
 from rtc.events import new_id
+from rtc.transports.socket_io import Outgoing, read_messages
 
 logger = logging.getLogger(__name__)
-
-#: Unsent server events before a client that does not read is dropped (~20 s of audio).
-MAX_OUTGOING = 1_000
 
 
 class WebSocketTransport:
@@ -40,7 +37,7 @@ class WebSocketTransport:
     def __init__(self, conversation: Conversation, websocket: WebSocket) -> None:
         self.conversation = conversation
         self._ws = websocket
-        self._outgoing: asyncio.Queue[str | None] = asyncio.Queue()
+        self._out = Outgoing(websocket, self._not_reading)
         self._connected = False
         self._with_audio: dict[str, str] = {}
         """Response id -> assistant item id, of answers whose audio was sent."""
@@ -51,18 +48,11 @@ class WebSocketTransport:
         conversation = self.conversation
         self._connected = True
         conversation.start(self)
-        conversation.spawn(self._write(), "ws out")
+        conversation.spawn(self._out.run(), "ws out")
         conversation.spawn(self._play_out(), "audio out")
         conversation.attach(self._send)
         try:
-            while True:
-                message = await self._ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text, data = message.get("text"), message.get("bytes")
-                conversation.receive(text if text is not None else (data or b""))
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            await read_messages(self._ws, conversation.receive)
         finally:
             self._connected = False
             await conversation.close("client_hangup")
@@ -75,7 +65,7 @@ class WebSocketTransport:
             item_id = self._with_audio.pop(response_id, None) if response_id else None
             if item_id is not None:
                 self._send_own(ev.OUTPUT_AUDIO_DONE, Owner(str(response_id), item_id), {})
-        self._put(text)
+        self._out.put(text)
 
     def _send_own(self, kind: str, owner: Owner, payload: Mapping[str, Any]) -> None:
         """An event of this transport's own (the answer's audio), straight to the socket."""
@@ -88,26 +78,12 @@ class WebSocketTransport:
             "content_index": 0,
             **payload,
         }
-        self._put(json.dumps(event, separators=(",", ":")))
+        self._out.put(json.dumps(event, separators=(",", ":")))
 
-    def _put(self, text: str) -> None:
-        if self._outgoing.qsize() >= MAX_OUTGOING:
-            if not self.conversation.ending:
-                logger.info("%sthe client does not read its events; ending", self._log)
-                self.conversation.close("slow_client")
-            return
-        self._outgoing.put_nowait(text)
-
-    async def _write(self) -> None:
-        while True:
-            text = await self._outgoing.get()
-            if text is None:
-                return
-            try:
-                await self._ws.send_text(text)
-            except Exception:  # the socket went away; the reader ends the call
-                self._connected = False
-                return
+    def _not_reading(self) -> None:
+        if not self.conversation.ending:
+            logger.info("%sthe client does not read its events; ending", self._log)
+            self.conversation.close("slow_client")
 
     async def _play_out(self) -> None:
         """The playout's frames as `response.output_audio.delta`, each when it is due."""
@@ -133,10 +109,8 @@ class WebSocketTransport:
         return self._connected  # uvicorn pings the socket: open means the client is there
 
     async def flush(self) -> None:
-        for _ in range(100):  # at most ~1 s for an ending notice to leave
-            if not self._connected or self._outgoing.empty():
-                break
-            await asyncio.sleep(0.01)
+        if self._connected:
+            await self._out.flush()
 
     async def close(self, reason: str) -> None:
         ws = self._ws
