@@ -74,8 +74,15 @@ class Variant:
     """Extra `omnilive serve` flags."""
 
 
-# The turn-taking issue adds its variants here (e.g. a session asking for the end-of-turn
-# model, echo cancellation on WebRTC), and to DEFAULT_VARIANTS to run them by default.
+# The turn-taking issue adds its variants here, and to DEFAULT_VARIANTS to run them by
+# default; for example (names of options still to be decided):
+#     "smart": Variant(
+#         "smart",
+#         "semantic_vad + end-of-turn model + AEC",
+#         session={"audio": {"input": {"echo_cancellation": True}}},
+#         server_args=("--turn-model", "smart-turn"),
+#     ),
+# or, without editing, `--variant-json 'smart={"session": {...}, "server_args": [...]}'`.
 VARIANTS: dict[str, Variant] = {
     "today": Variant("today", "semantic_vad auto (default)"),
     "server_vad": Variant(
@@ -396,6 +403,7 @@ async def backchannels(
             onset = playing.started_at
             done = await _answer_done(call, answer_id, mark)
             await settle(call, mark)
+            await _sleep_until(first + length + 0.1)  # the whole answer's time has passed
             natural = FRAME_S * sum(
                 1 for rel, quiet in frames if quiet and onset - first <= rel < length
             )
