@@ -75,26 +75,33 @@ class PausedUtterance:
     """The last voice: the speaker has finished."""
 
 
+def stretch_break(
+    whole: NDArray[np.int16], first_samples: int, pause_s: float
+) -> tuple[NDArray[np.int16], float]:
+    """`whole` with its break nearest `first_samples` in replaced by exactly `pause_s` of
+    silence; (the new clip, seconds to the end of the voice before the pause)."""
+    runs = _quiet_runs(whole)
+    if not runs:
+        raise ValueError("no break found in the clip")
+    start, end = min(runs, key=lambda r: abs(r[0] - first_samples))
+    gap = np.zeros(int(round(pause_s * RATE)), np.int16)
+    loud = np.flatnonzero(np.abs(whole[:start].astype(np.int32)) > _LOUD)
+    return np.concatenate([whole[:start], gap, whole[end:]]), float(loud[-1] + 1) / RATE
+
+
 def paused(text: str, first: str, language: str, kind: str, pause_s: float) -> PausedUtterance:
     """`text` (with a comma after `first`) voiced whole, its break after `first` made
     exactly `pause_s` of silence."""
     whole = voice(text, language)
-    expected = len(voice(first, language))  # where the first part should end, about
-    runs = _quiet_runs(whole)
-    if not runs:
-        raise ValueError(f"no break found in {text!r}")
-    start, end = min(runs, key=lambda r: abs(r[0] - expected))
-    gap = np.zeros(int(round(pause_s * RATE)), np.int16)
-    pcm = np.concatenate([whole[:start], gap, whole[end:]])
-    first_part = whole[:start]
-    loud = np.flatnonzero(np.abs(first_part.astype(np.int32)) > _LOUD)
+    # Said alone, the first part is about as long as in the whole: its break is near there.
+    pcm, first_end_s = stretch_break(whole, len(voice(first, language)), pause_s)
     return PausedUtterance(
         text=text,
         language=language,
         kind=kind,
         pause_s=pause_s,
         pcm=pcm,
-        first_end_s=float(loud[-1] + 1) / RATE,
+        first_end_s=first_end_s,
         end_s=len(pcm) / RATE,
     )
 
