@@ -179,6 +179,17 @@ class EmbeddedModel(OmniModel):
         for sentence, pcm in self._espeak.sentences(text, language):
             yield sentence, pcm, self._espeak.sample_rate
 
+    def voice_once(
+        self, text: str, language: str, *, varied: bool = True
+    ) -> tuple[NDArray[np.int16], int]:
+        """(samples, sample rate) of `text` voiced in one piece, bypassing the cache: for tests
+        and benchmarks. `varied=False`: the same samples every time (Piper's sampling noise
+        off; espeak-ng has none), so figures do not depend on the take."""
+        if language == "en" and self._english is not None:
+            return self._english.synthesize(text, varied=varied), self._english.sample_rate
+        assert self._espeak is not None
+        return self._espeak.synthesize(text, language), self._espeak.sample_rate
+
 
 class EmbeddedSession(OmniSession):
     def __init__(self, model: EmbeddedModel) -> None:

@@ -94,20 +94,33 @@ class PiperEnglishVoice:
                 self.cache.put(sentence, pcm)
             yield sentence, pcm
 
-    def synthesize(self, text: str) -> NDArray[np.int16]:
-        """One piece of text, voiced (no cache)."""
+    def synthesize(self, text: str, *, varied: bool = True) -> NDArray[np.int16]:
+        """One piece of text, voiced (no cache).
+
+        Piper samples its voice (pitch and timing noise): each take of a text
+        differs a little, as a person's would. `varied=False` turns that noise
+        off, so the same text gives the same samples every time, for tests and
+        benchmarks whose figures must not depend on the take (the end-of-turn
+        model hears the difference)."""
         with self._phonemizing:
             sentences = self._voice.phonemize(text)
-        voiced = [self._audio(phonemes) for phonemes in sentences if phonemes]
+        voiced = [self._audio(phonemes, varied) for phonemes in sentences if phonemes]
         return np.concatenate(voiced) if voiced else np.zeros(0, np.int16)
 
-    def _audio(self, phonemes: list[str]) -> NDArray[np.int16]:
-        audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes))
+    def _audio(self, phonemes: list[str], varied: bool = True) -> NDArray[np.int16]:
+        config = None if varied else self._steady_config()
+        audio = self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes), config)
         # Scaled to full range, as Piper's own synthesize does by default.
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         scaled = audio / peak if peak > 1e-8 else np.zeros_like(audio)
         pcm: NDArray[np.int16] = (np.clip(scaled, -1.0, 1.0) * 32767).astype(np.int16)
         return pcm
+
+    @staticmethod
+    def _steady_config() -> Any:
+        from piper.config import SynthesisConfig
+
+        return SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
