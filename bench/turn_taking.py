@@ -672,7 +672,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.client_prefetch == 1:
-        from rtc import tuning
+        from rtc.transports import tuning
 
         tuning.apply(listening=False)
     variants = [VARIANTS[name] for name in (args.variant or DEFAULT_VARIANTS)]
