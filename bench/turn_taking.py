@@ -4,8 +4,9 @@
 
 Every server variant (a session and `omnilive serve` flags; see VARIANTS)
 answers the same utterances in the same run, and the figures are printed
-side by side. `today` is the default session (semantic_vad, eagerness auto):
-the detector to beat. Interpreter calls (en<->es), embedded backend:
+side by side. `natural` is the default session (semantic_vad with the end-of-turn
+model, backchannels, echo cancellation); `previous` the detector before it (words only),
+in the same server: the baseline. Interpreter calls (en<->es), embedded backend:
 
 (a) Pauses. Sentences with a 400, 600 or 900 ms pause after a first part
     that is clearly not the end (an unfinished clause, "wait, ...", a number
@@ -74,17 +75,34 @@ class Variant:
     """Extra `omnilive serve` flags."""
 
 
-# The turn-taking issue adds its variants here, and to DEFAULT_VARIANTS to run them by
-# default; for example (names of options still to be decided):
-#     "smart": Variant(
-#         "smart",
-#         "semantic_vad + end-of-turn model + AEC",
-#         session={"audio": {"input": {"echo_cancellation": True}}},
-#         server_args=("--turn-model", "smart-turn"),
-#     ),
-# or, without editing, `--variant-json 'smart={"session": {...}, "server_args": [...]}'`.
+#: Ad hoc variants: `--variant-json 'name={"session": {...}, "server_args": [...]}'`.
 VARIANTS: dict[str, Variant] = {
-    "today": Variant("today", "semantic_vad auto (default)"),
+    # The default session: semantic_vad with the end-of-turn model (Smart Turn) and the
+    # words, backchannels heard as such; the echo canceller asked for (a WebRTC client
+    # that cancels no echo itself, as this one).
+    "natural": Variant(
+        "natural",
+        "semantic_vad auto + Smart Turn + backchannels + AEC",
+        session={"audio": {"input": {"echo_cancellation": True}}},
+    ),
+    # The detector before it, in the same server: the words alone end a turn, an
+    # unfinished one after at most 800 ms; any words over an answer interrupt it; no AEC.
+    "previous": Variant(
+        "previous",
+        "semantic_vad auto, words only (the detector before)",
+        session={
+            "audio": {
+                "input": {
+                    "turn_detection": {
+                        "type": "semantic_vad",
+                        "end_of_turn_model": False,
+                        "backchannels": False,
+                        "silence_duration_ms": 800,
+                    }
+                }
+            }
+        },
+    ),
     "server_vad": Variant(
         "server_vad",
         "server_vad 500 ms",
@@ -95,7 +113,7 @@ VARIANTS: dict[str, Variant] = {
         },
     ),
 }
-DEFAULT_VARIANTS = ("today",)
+DEFAULT_VARIANTS = ("natural", "previous")
 
 
 @dataclass(frozen=True)

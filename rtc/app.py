@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from model.base import OmniModel
+from model.embedded.turn_end import TurnEndModel
 from model.errors import ModelLoadError
 from model.scenario import Scenario, ScenarioRegistry
 from rtc.api import router as api_router
@@ -80,11 +81,14 @@ def create_app(
     model: OmniModel | None = None,
     vad: SileroVAD | None = None,
     scenarios: ScenarioRegistry | Iterable[type[Scenario]] | None = None,
+    turn_end: TurnEndModel | None = None,
 ) -> FastAPI:
     config = config or ServerConfig()
     the_model = model or build_model(config.backend, config)
     registry = ScenarioRegistry.of(scenarios) if scenarios is not None else default_scenarios()
-    gateway = Gateway(config, the_model, vad or SileroVAD(), registry)
+    gateway = Gateway(
+        config, the_model, vad or SileroVAD(), registry, turn_end=turn_end or TurnEndModel()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from model.base import OmniModel
+from model.embedded.turn_end import TurnEndModel
 from model.scenario import ScenarioRegistry
 from rtc.auth import Authenticator, Grant
 from rtc.config import ServerConfig
@@ -57,6 +58,8 @@ class Gateway:
         vad: SileroVAD,
         scenarios: ScenarioRegistry,
         metrics: Metrics | None = None,
+        *,
+        turn_end: TurnEndModel | None = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -74,6 +77,7 @@ class Gateway:
                 record_audio=config.record_audio,
             ),
             apology=Apology(),
+            turn_end=turn_end,
         )
         self.registry = CallRegistry(self.metrics, config.max_calls)
         self.heap = HeapTrimmer()

@@ -54,6 +54,19 @@ class Metrics:
             "Interruptions that turned out to be noise; the answer resumed.",
             registry=r,
         )
+        self.ignored_speech = Counter(
+            "omnilive_ignored_speech",
+            "Speech over an answer that did not interrupt it (kind: backchannel, such as "
+            "'uh-huh' or 'vale'; non_speech, a cough, a laugh, a noise); the answer resumed.",
+            ["kind"],
+            registry=r,
+        )
+        self.echo_removed = Counter(
+            "omnilive_echo_removed_seconds",
+            "Seconds of microphone audio in which the echo canceller took out the answer's "
+            "own voice coming back (it never reached turn detection).",
+            registry=r,
+        )
         self.responses = Counter(
             "omnilive_responses", "Responses finished, by status.", ["status"], registry=r
         )

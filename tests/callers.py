@@ -29,6 +29,7 @@ from rtc.config import ServerConfig
 from rtc.gateway import Gateway
 from rtc.vad import SileroVAD
 from rtc.ws_upgrades import WebSocketUpgrades
+from tests.conftest import TURN_END
 
 WS_RATE = 24_000
 CHUNK_S = 0.02
@@ -72,7 +73,7 @@ async def live_server(
 ) -> AsyncIterator[tuple[str, Gateway]]:
     """The app under uvicorn on a loopback port: (host:port, its gateway)."""
     port = _free_port()
-    app = create_app(ServerConfig(**config), model=model, vad=vad)
+    app = create_app(ServerConfig(**config), model=model, vad=vad, turn_end=TURN_END)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from model.base import OmniModel
 from model.embedded.backend import EmbeddedModel
+from model.embedded.turn_end import TurnEndModel
 from model.tone import ToneModel
 from rtc.app import create_app
 from rtc.config import ServerConfig
@@ -59,6 +60,10 @@ def embedded_model() -> EmbeddedModel:
 @pytest.fixture(scope="session")
 def vad() -> SileroVAD:
     return SileroVAD()
+
+
+#: The end-of-turn model, loaded once for every app the tests make.
+TURN_END = TurnEndModel()
 
 
 def _speak(model: EmbeddedModel, text: str, language: str) -> NDArray[np.int16]:
@@ -107,7 +112,7 @@ async def servers_for(model: OmniModel, vad: SileroVAD) -> AsyncIterator[Callabl
 
     def factory(**overrides: object) -> Server:
         config = ServerConfig(**overrides)  # type: ignore[arg-type]
-        app = create_app(config, model=model, vad=vad)
+        app = create_app(config, model=model, vad=vad, turn_end=TURN_END)
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://omnilive.test"
         )

@@ -28,15 +28,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from model.backchannel import classify
 from model.base import OmniModel
 from model.dialogue import ToolOutput
+from model.embedded.turn_end import TurnEndModel
 from model.emotion import EmotionState
 from model.errors import ModelError
 from model.scenario import Scenario, UserTurn
 from model.types import FaceEmotion, Transcript
 from rtc import events as ev
 from rtc.conversation.apology import Apology
-from rtc.conversation.audio_in import AudioChunker
 from rtc.conversation.camera import CameraSampler, LatestFrame
 from rtc.conversation.captions import Captions
 from rtc.conversation.client_events import (
@@ -48,8 +49,9 @@ from rtc.conversation.client_events import (
     parse_item,
     parse_truncate,
 )
-from rtc.conversation.interruption import Action, Decision, InterruptionPolicy
-from rtc.conversation.playout import Playout
+from rtc.conversation.interruption import Action, Decision, Heard, InterruptionPolicy
+from rtc.conversation.listening import AudioProcessing, Listening
+from rtc.conversation.playout import Frame, Playout
 from rtc.conversation.responses import Ask, Responses, ResponsesListener, UserInput
 from rtc.conversation.session_config import SessionConfig, SessionRules, client_request
 from rtc.conversation.transport import Transport
@@ -72,8 +74,6 @@ from rtc.vad import SileroVAD
 
 logger = logging.getLogger(__name__)
 
-#: Longest manual-turn buffer (turn_detection null) kept for `input_audio_buffer.commit`.
-MAX_MANUAL_AUDIO_S = 120.0
 MIN_COMMIT_MS = 100
 
 
@@ -98,6 +98,8 @@ class ServerParts:
     metrics: Metrics
     settings: CallSettings
     apology: Apology
+    turn_end: TurnEndModel | None = None
+    """The end-of-turn model (Smart Turn); None: the words alone end semantic turns."""
 
 
 class Conversation(ResponsesListener):
@@ -133,9 +135,9 @@ class Conversation(ResponsesListener):
         )
         self.responses.listener = self
         self.policy = InterruptionPolicy()
+        self.playout.tap = self._played
         self.captions = Captions(self.events, self.model_session, self.log_prefix)
         self.scenario: Scenario | None = None
-        self.detector: TurnDetector | None = None
         self.video = LatestFrame()
         self.camera = CameraSampler(
             self.video,
@@ -147,12 +149,11 @@ class Conversation(ResponsesListener):
         self.transport: Transport | None = None
         self.audio_in_events = False
         self._client_events = ClientEvents(self, EventGuard(self.settings.limits))
-        self._chunker = AudioChunker()
-        self._vad = parts.vad.stream()
+        self.listening = Listening(
+            parts.vad, parts.turn_end, self.metrics, self.turn_event, self._on_speech, self._spawn
+        )
         self.heard_s = 0.0
         """Seconds of the user's audio heard so far."""
-        self._manual: list[NDArray[np.float32]] = []
-        self._manual_samples = 0
         self._user_item_id: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_event_at = time.monotonic()
@@ -168,6 +169,7 @@ class Conversation(ResponsesListener):
         """Run the call over `transport` (its sinks attach themselves)."""
         self.transport = transport
         self.audio_in_events = transport.audio_in_events
+        self.listening.follow(self.config.turn, self._audio_processing())
         self._spawn(self._client_events.run(), "client events")
         self._spawn(self._watchdog(), "watchdog")
         self._spawn(self.camera.run(), "camera sampler")
@@ -218,13 +220,12 @@ class Conversation(ResponsesListener):
         """Make the running call follow `self.config` (scenario, turn detection, camera)."""
         config = self.config
         turn = config.turn
-        if turn is None:
-            self.detector = None
-        elif self.detector is None or self.detector.settings != turn:
-            self.detector = TurnDetector(turn)
+        self.listening.follow(turn, self._audio_processing())
         self.policy.interrupt_response = turn is not None and turn.interrupt_response
         if turn is not None:
             self.policy.min_interruption_ms = turn.min_interruption_ms
+            # semantic_vad listens to what is said over an answer; server_vad to any words.
+            self.policy.backchannels = turn.backchannels
         self.camera.emotion_enabled = config.emotion and self.model.capabilities.emotion
         cls = self._parts.rules.scenarios.get(config.scenario)
         assert cls is not None  # SessionRules checked it
@@ -345,11 +346,7 @@ class Conversation(ResponsesListener):
         self.events.emit(ev.SESSION_UPDATED, {"session": self.config.as_json()})
 
     def clear_input(self) -> None:
-        if self.detector is not None:
-            self.detector.reset()
-        self._chunker.reset()
-        self._manual.clear()
-        self._manual_samples = 0
+        self.listening.clear()
         self.responses.drop_speculative()
         self.events.emit(ev.INPUT_CLEARED)
 
@@ -374,9 +371,7 @@ class Conversation(ResponsesListener):
                 "(set audio.input.turn_detection to null to commit by hand)",
                 event_id,
             )
-        parts, self._manual = [*self._manual, self._chunker.take_rest()], []
-        self._manual_samples = 0
-        audio = np.concatenate(parts)
+        audio = self.listening.take_manual()
         if 1000 * len(audio) / VAD_RATE < MIN_COMMIT_MS:
             raise InvalidEvent(
                 "input_audio_buffer_commit_empty",
@@ -392,29 +387,17 @@ class Conversation(ResponsesListener):
         """The user's audio (mono int16 at `rate`), in order, as it arrives."""
         self._last_media_at = time.monotonic()
         self.heard_s += len(pcm) / rate
-        if off_loop:
-            chunks = await asyncio.to_thread(self._chunker.push, pcm, rate)
-        else:
-            chunks = self._chunker.push(pcm, rate)
-        for chunk in chunks:
-            await self._listen(chunk)
+        await self.listening.hear(pcm, rate, off_loop=off_loop)
 
-    async def _listen(self, chunk: NDArray[np.float32]) -> None:
-        detector = self.detector
-        if detector is None:
-            if self._manual_samples < MAX_MANUAL_AUDIO_S * VAD_RATE:
-                self._manual.append(chunk)  # the oldest part of a very long turn is kept
-                self._manual_samples += len(chunk)
-            return
-        probability = await self._vad.probability(chunk)
-        if detector is not self.detector:
-            return  # the session changed turn detection meanwhile
-        for event in detector.push(chunk, probability):
-            self.turn_event(event)
-        if detector.speaking:
-            self.speech_progress(detector.speech_ms)
-            if self.config.transcribing_only:
-                self.captions.progress(detector.speech_ms, detector.speech_so_far)
+    @property
+    def detector(self) -> TurnDetector | None:
+        return self.listening.detector
+
+    def _on_speech(self, detector: TurnDetector) -> None:
+        """After every chunk of speech."""
+        self.speech_progress(detector.speech_ms)
+        if self.config.transcribing_only:
+            self.captions.progress(detector.speech_ms, detector.speech_so_far)
 
     def turn_event(self, event: TurnEvent) -> None:
         """What the turn detector says (timeline tests say it directly)."""
@@ -445,7 +428,15 @@ class Conversation(ResponsesListener):
 
     def speech_progress(self, speech_ms: float) -> None:
         """The user has been speaking for `speech_ms` (after every chunk of speech)."""
-        self._act(self.policy.speech_progress(speech_ms))
+        decision = self.policy.speech_progress(speech_ms)
+        detector = self.detector
+        if decision.action is Action.CHECK_WORDS and detector is not None:
+            audio = detector.speech_so_far()  # still speaking over the answer: what so far?
+            if audio is not None:
+                turn = UserTurn(item_id="", audio=audio)
+                self._spawn(self._check_words(turn, speech_ms, final=False), "check words")
+            return
+        self._act(decision)
 
     def _on_speech_stopped(self, event: SpeechStopped) -> None:
         item_id = self._user_item_id or new_id("item")
@@ -459,7 +450,7 @@ class Conversation(ResponsesListener):
             self.captions.stopped(item_id, event.audio)
             return
         if self.policy.speech_stopped().action is Action.CHECK_WORDS:
-            self._spawn(self._check_words(turn), "check words")
+            self._spawn(self._check_words(turn, event.speech_ms, final=True), "check words")
             return
         if not self._answers_turns():
             return
@@ -475,8 +466,9 @@ class Conversation(ResponsesListener):
             and not self.config.transcribing_only
         )
 
-    async def _check_words(self, turn: UserTurn) -> None:
-        """Short speech over an answer: an interruption only if it had words."""
+    async def _check_words(self, turn: UserTurn, speech_ms: float, *, final: bool) -> None:
+        """Speech over an answer: an interruption, or a listener's backchannel or a noise?
+        (`final`: the speech is over; else its words so far, while it goes on.)"""
         scenario = self.scenario
         assert turn.audio is not None
         try:
@@ -488,14 +480,22 @@ class Conversation(ResponsesListener):
         except ModelError:
             logger.warning("%stranscription failed checking an interruption", self.log_prefix)
             transcript = Transcript("", "", 0.0)
-        decision = self.policy.words_checked(transcript.has_words)
+        if self.policy.backchannels:
+            verdict = classify(transcript.text, transcript.language, speech_ms / 1000)
+            heard, why = Heard(verdict.kind), verdict.reason
+        else:  # OpenAI's server_vad: any words interrupt
+            heard = Heard.INTERRUPTION if transcript.has_words else Heard.NON_SPEECH
+            why = f"{transcript.text!r}"
+        decision = self.policy.words_checked(heard, final=final)
         self._act(decision)
-        if decision.action is Action.INTERRUPT:
+        if decision.action is Action.INTERRUPT and final:
             # The scenario reuses this transcript rather than transcribing again.
             self.responses.start(dataclasses.replace(turn, transcript=transcript))
         elif decision.action is Action.RELEASE:
-            logger.info("%sfalse interruption (no words); resuming", self.log_prefix)
-            self.metrics.false_interruptions.inc()
+            logger.info("%snot an interruption (%s); resuming", self.log_prefix, why)
+            self.metrics.ignored_speech.labels(heard.value).inc()
+            if heard is Heard.NON_SPEECH:
+                self.metrics.false_interruptions.inc()
 
     def _act(self, decision: Decision) -> None:
         action = decision.action
@@ -511,9 +511,19 @@ class Conversation(ResponsesListener):
                 self.metrics.barge_in_latency.observe(time.monotonic() - decision.suspected_at)
 
     def words_heard(self, revision: int, finished: bool | None) -> None:
-        if self.detector is not None:
-            for event in self.detector.words_heard(revision, finished):
-                self.turn_event(event)
+        self.listening.words_heard(revision, finished)
+
+    def _played(self, frame: Frame) -> None:
+        """A frame of the playout went out: the echo canceller's reference."""
+        self.listening.far_end(frame)
+
+    def _audio_processing(self) -> AudioProcessing:
+        """Echo cancellation where the input needs it: always on the WebSocket (telephony,
+        servers: nothing cancels there), on WebRTC when the session asks (phones and
+        browsers cancel their own echo); noise suppression when the session asks."""
+        config = self.config
+        echo = self.audio_in_events or config.echo_cancellation
+        return AudioProcessing(echo_cancellation=echo, noise_reduction=config.noise_reduction)
 
     def speak_up(self, trigger: str) -> None:
         """The scenario wants to say something unprompted (it saw the user frown)."""
@@ -610,7 +620,7 @@ class Conversation(ResponsesListener):
         # collection (rare in a process whose models hold millions of long-lived objects).
         self.camera.detach()
         self.video.clear()
-        self._manual.clear()
+        self.listening.clear()
         self.metrics.calls_ended.labels(self.end_reason or "unknown").inc()
         self.closed.set()
         if self._on_closed is not None:

@@ -2,11 +2,19 @@
 
 Turn events and whether an answer is playing go in; what to do with the answer's
 audio comes out. Silence first, decide later: the first voiced chunk holds the
-answer's voice (HOLD), so the user never talks over it for one more frame; speech
-that lasts long enough interrupts it (INTERRUPT: clear the audio, truncate the
-conversation to what was heard, cancel the answer); speech that stops sooner is
-only an interruption if it had words (CHECK_WORDS, then `words_checked`); a click
-or a cough releases the answer where it stopped (RELEASE).
+answer's voice (HOLD), so the user never talks over it for one more frame. Then:
+
+- Without backchannels (`server_vad`): speech that lasts `min_interruption_ms`
+  interrupts (INTERRUPT: clear the audio, truncate the conversation to what was
+  heard, cancel the answer); shorter speech interrupts only if it had words
+  (CHECK_WORDS, then `words_checked`); a click or a cough releases the answer where
+  it stopped (RELEASE).
+- With backchannels (`semantic_vad`): a listener's "uh-huh", "yeah", "sí", "vale", a
+  cough or a laugh is no interruption. At `min_interruption_ms` the words so far are
+  checked (CHECK_WORDS while the speech goes on): "wait", "stop", a sentence
+  interrupt at once; a backchannel keeps the answer held until the speech ends
+  and its words say RELEASE; speech past `max_backchannel_ms` interrupts whatever
+  its words.
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ class Action(Enum):
     """Short speech over the answer: transcribe it, then call `words_checked`."""
 
 
+class Heard(Enum):
+    """What speech over an answer turned out to be, from its words."""
+
+    INTERRUPTION = "interruption"
+    BACKCHANNEL = "backchannel"
+    NON_SPEECH = "non_speech"
+
+
 @dataclass(frozen=True)
 class Decision:
     action: Action
@@ -40,10 +56,21 @@ NOTHING = Decision(Action.NOTHING)
 class InterruptionPolicy:
     """One conversation's barge-in state. `answering`: an answer owns the output now."""
 
-    def __init__(self, *, interrupt_response: bool = True, min_interruption_ms: int = 400) -> None:
+    def __init__(
+        self,
+        *,
+        interrupt_response: bool = True,
+        min_interruption_ms: int = 400,
+        backchannels: bool = False,
+        max_backchannel_ms: int = 1600,
+    ) -> None:
         self.interrupt_response = interrupt_response
         self.min_interruption_ms = min_interruption_ms
+        self.backchannels = backchannels
+        """Speech over an answer may be a listener's backchannel (checked by its words)."""
+        self.max_backchannel_ms = max_backchannel_ms
         self._suspected_at: float | None = None
+        self._checked_early = False
 
     @property
     def suspected(self) -> bool:
@@ -63,24 +90,36 @@ class InterruptionPolicy:
     def speech_started(self, answering: bool, now: float) -> Decision:
         if answering and self.interrupt_response:
             self._suspected_at = now
+            self._checked_early = False
             return Decision(Action.HOLD)
         return NOTHING
 
     def speech_progress(self, speech_ms: float) -> Decision:
-        """Speech goes on; long enough over an answer, it interrupts without waiting for words."""
-        if self.suspected and speech_ms >= self.min_interruption_ms:
+        """Speech goes on over an answer: long enough, it interrupts, or (when it may be a
+        backchannel) its words so far are checked."""
+        if not self.suspected:
+            return NOTHING
+        if not self.backchannels:
+            return self._interrupt() if speech_ms >= self.min_interruption_ms else NOTHING
+        if speech_ms >= self.max_backchannel_ms:
             return self._interrupt()
+        if speech_ms >= self.min_interruption_ms and not self._checked_early:
+            self._checked_early = True
+            return Decision(Action.CHECK_WORDS)
         return NOTHING
 
     def speech_stopped(self) -> Decision:
         return Decision(Action.CHECK_WORDS) if self.suspected else NOTHING
 
-    def words_checked(self, has_words: bool) -> Decision:
-        """What the short speech over the answer turned out to be."""
+    def words_checked(self, heard: Heard, *, final: bool = True) -> Decision:
+        """What the speech over the answer turned out to be: `final` once it stopped, else
+        the words so far (CHECK_WORDS of `speech_progress`)."""
         if not self.suspected:
             return NOTHING  # decided meanwhile (the speech went on, or the answer ended)
-        if has_words:
+        if heard is Heard.INTERRUPTION:
             return self._interrupt()
+        if not final:
+            return NOTHING  # a backchannel so far: keep holding while it is spoken
         self._suspected_at = None
         return Decision(Action.RELEASE)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,8 @@ class Playout:
         self._start: float | None = None
         self._frames = 0
         self.listener = listener or PlayoutListener()
+        self.tap: Callable[[Frame], None] | None = None
+        """Sees every frame handed out (the echo canceller's reference)."""
 
     # -- producer side -------------------------------------------------------------
     def enqueue(self, owner: Owner, pcm: NDArray[np.int16]) -> None:
@@ -153,6 +156,7 @@ class Playout:
         self._stopped = True
         self._queue.clear()
         self.listener = PlayoutListener()
+        self.tap = None
 
     @property
     def stopped(self) -> bool:
@@ -174,7 +178,10 @@ class Playout:
                 self._start = time.monotonic() - self._frames * FRAME_MS / 1000
             if self._stopped:
                 raise PlayoutStopped
-        return self.take() if not self._paused else Frame(SILENCE, None)
+        frame = self.take() if not self._paused else Frame(SILENCE, None)
+        if self.tap is not None:
+            self.tap(frame)
+        return frame
 
     def take(self) -> Frame:
         """The next 20 ms of queued speech, now (silence when nothing is queued)."""

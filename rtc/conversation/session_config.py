@@ -53,27 +53,38 @@ MIN_PCM_RATE, MAX_PCM_RATE = 8_000, 48_000
 
 @dataclass(frozen=True)
 class Eagerness:
-    """What `semantic_vad` eagerness means here, in silence after the last word."""
+    """What `semantic_vad` eagerness means here, in silence (as the VAD hears it, ~100 ms
+    after the voice stops) after the last word."""
 
     finished_ms: int
-    """Silence that ends a turn whose words sound finished."""
+    """Silence that ends a turn whose words and voice both sound finished."""
     unsure_ms: int
-    """Silence that ends a turn whose words may be finished (a bare "yes", "x equals 5")."""
+    """Silence that ends a turn whose voice sounds finished and whose words may be (a bare
+    "yes", "x equals 5")."""
     unfinished_ms: int
-    """Silence that ends a turn whose words do not (or are not known yet)."""
+    """The longest wait: a turn whose words trail off ("I would like to order ...") or whose
+    voice does not sound finished. OpenAI's semantic_vad waits at most 2 s (high), 4 s
+    (medium, auto) or 8 s (low)."""
     speculate_ms: int
     """Silence after which the turn is transcribed, to know how its words end."""
+    voice_score_ms: int = 96
+    """Silence after which the end-of-turn model judges the voice (again at 2x and 4x)."""
     quiet_ratio: float | None = 0.03
     """Or once the level has dropped this far below the turn's loudest (about -30 dB) for
     64 ms, before the VAD calls it silence (TurnSettings.quiet_ratio); None: the VAD only."""
 
 
 EAGERNESS = {
-    "high": Eagerness(finished_ms=64, unsure_ms=250, unfinished_ms=400, speculate_ms=32),
-    "medium": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=800, speculate_ms=32),
-    "auto": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=800, speculate_ms=32),
+    "high": Eagerness(finished_ms=64, unsure_ms=250, unfinished_ms=2000, speculate_ms=32),
+    "medium": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=4000, speculate_ms=32),
+    "auto": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=4000, speculate_ms=32),
     "low": Eagerness(
-        finished_ms=320, unsure_ms=800, unfinished_ms=1600, speculate_ms=96, quiet_ratio=None
+        finished_ms=320,
+        unsure_ms=800,
+        unfinished_ms=8000,
+        speculate_ms=96,
+        voice_score_ms=192,
+        quiet_ratio=None,
     ),
 }
 
@@ -128,6 +139,9 @@ class SessionConfig:
     transcription: Transcription | None
     noise_reduction: str | None
     """None, "near_field" or "far_field"."""
+    echo_cancellation: bool
+    """Ours, `audio.input.echo_cancellation`: cancel the answer's echo on a WebRTC call too
+    (the WebSocket always does)."""
 
     @property
     def transcribing_only(self) -> bool:
@@ -206,6 +220,7 @@ class SessionRules:
             client=client_request(data),
             transcription=_transcription(data),
             noise_reduction=_noise_reduction(data),
+            echo_cancellation=_echo_cancellation(data),
         )
         try:
             cls.check_config(self.model, data)
@@ -346,6 +361,15 @@ def _transcription(session: Mapping[str, Any]) -> Transcription | None:
     return Transcription(language or None, prompt)
 
 
+def _echo_cancellation(session: Mapping[str, Any]) -> bool:
+    value = _side(session, "input").get("echo_cancellation", False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidEvent("invalid_session", "audio.input.echo_cancellation must be true or false")
+    return value
+
+
 def _noise_reduction(session: Mapping[str, Any]) -> str | None:
     raw = _side(session, "input").get("noise_reduction")
     if raw is None:
@@ -447,6 +471,7 @@ def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:
             silence_duration_ms=e.unfinished_ms,
             early_silence_ms=e.speculate_ms,
             quiet_ratio=e.quiet_ratio,
+            voice_score_ms=e.voice_score_ms,
         )
     # Ours for semantic_vad: the VAD level, padding and longest wait can still be set.
     for key in ("threshold", "prefix_padding_ms", "silence_duration_ms"):
@@ -459,12 +484,18 @@ def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:
     for key in ("eager_silence_ms", "unsure_silence_ms"):
         if fields.get(key) is not None:
             fields[key] = min(fields[key], fields["silence_duration_ms"])
-    for key in ("interrupt_response", "create_response"):
+    flags = ["interrupt_response", "create_response"]
+    if kind == "semantic_vad":
+        fields["backchannels"] = True
+        flags += ["end_of_turn_model", "backchannels"]  # ours, to compare with the words alone
+    for key in flags:
         value = turn.get(key)
         if value is not None:
             if not isinstance(value, bool):
                 raise InvalidEvent("invalid_session", f"turn_detection.{key} must be true or false")
             fields[key] = value
+    if not fields.pop("end_of_turn_model", True):
+        fields["voice_score_ms"] = None
     for key in ("min_interruption_ms",):  # ours
         value = turn.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):

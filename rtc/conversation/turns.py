@@ -2,6 +2,15 @@
 
 Pure logic over fixed 32 ms chunks, so it can be tested on scripted
 probability timelines without any audio or clock.
+
+With `server_vad` a turn ends after a fixed silence. With `semantic_vad` the
+silence a pause needs depends on what two listeners say of it: the words (the
+recogniser's text of the paused speech, `words_heard`: does it end like a
+sentence?) and the voice (an end-of-turn model's probability that the speaker
+has finished, from how the voice ends, `voice_heard`; the detector asks for it
+with `ScoreVoice` once the pause is long enough to judge). Both agreeing ends the
+turn after a short silence; either doubting waits longer; a trailing clause
+("I would like to order ...", "x is equal to ...") waits longest.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ _DANGLING = """
 a an and are as at because but for from if in is like my of on or so than that the then this
 to um uh was were with your
 al como con de del el en es eh la las los mi o para pero por porque que si son tu un una y
+wait well espera bueno pues entonces
 """
 _DANGLING_WORDS = frozenset(_DANGLING.split())
 _WORD = re.compile(r"[^\W_]+")
@@ -77,6 +87,14 @@ class TurnSettings:
     loudest chunk (RMS ratio) for `quiet_ms`: the VAD says "speech" for ~100 ms after the
     voice stops, the signal level knows sooner. None: the VAD alone decides."""
     quiet_ms: int = 64
+    voice_score_ms: int | None = None
+    """Silence after which the end-of-turn model scores the pause (and again at twice and
+    four times it); None: no voice model, the words alone decide (`server_vad`, tests)."""
+    voice_done: float = 0.5
+    """The end-of-turn model's probability at or above which the voice sounds finished."""
+    backchannels: bool = False
+    """Speech over an answer is checked for a listener's backchannel ("uh-huh") before it
+    interrupts (semantic_vad); False: any speech with words interrupts (server_vad)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -90,6 +108,7 @@ class TurnSettings:
             "eager_silence_ms",
             "unsure_silence_ms",
             "quiet_ms",
+            "voice_score_ms",
         ):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 10_000:
@@ -136,6 +155,14 @@ class SpeechResumed:
 
 
 @dataclass(frozen=True)
+class ScoreVoice:
+    """Ask the end-of-turn model about the paused speech `revision`; answer `voice_heard`."""
+
+    revision: int
+    audio: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
 class SpeechStopped:
     audio_end_ms: float
     revision: int
@@ -144,7 +171,17 @@ class SpeechStopped:
     speech_ms: float
 
 
-TurnEvent = VoiceOnset | VoiceLost | SpeechStarted | SpeechPaused | SpeechResumed | SpeechStopped
+TurnEvent = (
+    VoiceOnset
+    | VoiceLost
+    | SpeechStarted
+    | SpeechPaused
+    | SpeechResumed
+    | ScoreVoice
+    | SpeechStopped
+)
+#: The words of a pause are not known yet.
+_UNHEARD = "unheard"
 
 
 class TurnDetector:
@@ -165,6 +202,9 @@ class TurnDetector:
         self._revision = 0
         self._paused = False
         self._turn_end_ms = self.settings.silence_duration_ms
+        self._words: bool | None | str = _UNHEARD
+        self._voice: float | None = None
+        self._next_score_ms: int | None = None
         self._hinted = False
         self._armed = True
         self._loudest = 0.0
@@ -197,13 +237,37 @@ class TurnDetector:
         that silence has already passed; otherwise `push` ends the turn when it
         has. Stale revisions (the user went on talking) are ignored.
         """
-        s = self.settings
         if not (self._speaking and self._paused and revision == self._revision):
             return []
-        wait = {True: s.eager_silence_ms, None: s.unsure_silence_ms}.get(finished)
-        if wait is None or s.eager_silence_ms is None:
+        self._words = finished
+        return self._decide()
+
+    def voice_heard(self, revision: int, probability: float) -> list[TurnEvent]:
+        """What the end-of-turn model says of paused speech `revision` (after ScoreVoice)."""
+        if not (self._speaking and self._paused and revision == self._revision):
             return []
-        self._turn_end_ms = min(wait, s.silence_duration_ms)
+        self._voice = probability
+        return self._decide()
+
+    def _decide(self) -> list[TurnEvent]:
+        """The silence this pause needs, from what is known of it; the turn ends now if that
+        much has passed already."""
+        s = self.settings
+        if s.eager_silence_ms is None:
+            return []  # server_vad: silence alone
+        words, voice = self._words, self._voice
+        longest = s.silence_duration_ms
+        if words is False or words == _UNHEARD:
+            wait = longest  # a trailing clause; or nothing known yet
+        elif s.voice_score_ms is None:  # the words alone
+            wait = s.eager_silence_ms if words is True else (s.unsure_silence_ms or longest)
+        elif voice is None:
+            wait = longest  # the voice is asked at voice_score_ms; until then, wait
+        elif voice >= s.voice_done:
+            wait = s.eager_silence_ms if words is True else (s.unsure_silence_ms or longest)
+        else:
+            wait = longest  # the voice says more is coming (it is asked again later)
+        self._turn_end_ms = min(wait, longest)
         if self._silence_chunks * CHUNK_MS >= self._turn_end_ms:
             return [self._stop()]
         return []
@@ -257,7 +321,7 @@ class TurnDetector:
                     self._revision += 1  # the speculative transcription is stale now
                     events.append(SpeechResumed(self._revision))
                 self._paused = False
-                self._turn_end_ms = self.settings.silence_duration_ms
+                self._unpause()
             self._silence_chunks = 0
         elif probability < s.negative_threshold:
             self._silence_chunks += 1
@@ -268,7 +332,15 @@ class TurnDetector:
         ):
             self._paused = True
             self._cut = len(self._audio)
+            self._next_score_ms = s.voice_score_ms
             events.append(SpeechPaused(self._revision, np.concatenate(self._audio)))
+        score_at = self._next_score_ms
+        if self._paused and score_at is not None and silence_ms >= score_at:
+            # Asked at voice_score_ms, then at twice and four times it: a voice that
+            # sounded unfinished may sound finished after a longer silence.
+            self._next_score_ms = score_at * 2 if score_at < 4 * (s.voice_score_ms or 0) else None
+            # The speech and the silence after it: how the voice ended, and how long ago.
+            events.append(ScoreVoice(self._revision, np.concatenate(self._audio)))
         too_long = self._position_ms - self._start_ms >= MAX_UTTERANCE_MS
         if silence_ms >= self._turn_end_ms or too_long:
             events.append(self._stop())
@@ -300,8 +372,14 @@ class TurnDetector:
         self._history.clear()
         self._silence_chunks = 0
         self._paused = False
-        self._turn_end_ms = self.settings.silence_duration_ms
+        self._unpause()
         return stopped
+
+    def _unpause(self) -> None:
+        self._turn_end_ms = self.settings.silence_duration_ms
+        self._words = _UNHEARD
+        self._voice = None
+        self._next_score_ms = None
 
 
 def _rms(chunk: NDArray[np.float32]) -> float:

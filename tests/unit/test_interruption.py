@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtc.conversation.interruption import Action, InterruptionPolicy
+from rtc.conversation.interruption import Action, Heard, InterruptionPolicy
 
 
 def actions(*decisions: object) -> list[Action]:
@@ -30,11 +30,11 @@ def test_short_speech_is_an_interruption_only_with_words() -> None:
     p = InterruptionPolicy()
     p.speech_started(answering=True, now=1.0)
     assert p.speech_stopped().action is Action.CHECK_WORDS
-    assert p.words_checked(has_words=False).action is Action.RELEASE  # a cough
+    assert p.words_checked(Heard.NON_SPEECH).action is Action.RELEASE  # a cough
     p.speech_started(answering=True, now=2.0)
     p.speech_stopped()
-    assert p.words_checked(has_words=True).action is Action.INTERRUPT  # "stop"
-    assert p.words_checked(has_words=True).action is Action.NOTHING  # decided once
+    assert p.words_checked(Heard.INTERRUPTION).action is Action.INTERRUPT  # "stop"
+    assert p.words_checked(Heard.INTERRUPTION).action is Action.NOTHING  # decided once
 
 
 def test_while_suspected_a_voice_loss_does_not_release() -> None:
@@ -50,3 +50,25 @@ def test_no_interruptions_when_the_session_says_so() -> None:
     assert p.speech_started(answering=True, now=0.0).action is Action.NOTHING
     assert p.speech_progress(5000).action is Action.NOTHING
     assert p.speech_stopped().action is Action.NOTHING
+
+
+def test_a_backchannel_holds_the_answer_only_while_it_is_spoken() -> None:
+    p = InterruptionPolicy(backchannels=True, min_interruption_ms=400, max_backchannel_ms=1600)
+    assert p.speech_started(answering=True, now=0.0).action is Action.HOLD
+    assert p.speech_progress(300).action is Action.NOTHING
+    assert p.speech_progress(420).action is Action.CHECK_WORDS  # what is it so far?
+    assert p.speech_progress(460).action is Action.NOTHING  # asked once
+    assert p.words_checked(Heard.BACKCHANNEL, final=False).action is Action.NOTHING
+    assert p.speech_stopped().action is Action.CHECK_WORDS
+    assert p.words_checked(Heard.BACKCHANNEL).action is Action.RELEASE  # "uh-huh": go on
+    assert not p.suspected
+
+
+def test_with_backchannels_stop_words_still_interrupt_and_long_speech_too() -> None:
+    p = InterruptionPolicy(backchannels=True)
+    p.speech_started(answering=True, now=5.0)
+    p.speech_progress(400)
+    interrupt = p.words_checked(Heard.INTERRUPTION, final=False)  # "wait, ..."
+    assert interrupt.action is Action.INTERRUPT and interrupt.suspected_at == 5.0
+    p.speech_started(answering=True, now=9.0)
+    assert p.speech_progress(1700).action is Action.INTERRUPT  # a sentence, whatever it says
