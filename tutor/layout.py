@@ -1,0 +1,615 @@
+"""Where the ink is on a homework photo, and how it is laid out as math.
+
+OCR reads a line of text well but not the second dimension of printed math: a stacked
+fraction comes back as two stray lines (or as "x - 4" when the bar is taken for a minus),
+and a small raised exponent is dropped. This module finds that structure from the pixels,
+with no OCR: the ink is separated from the paper, the page is turned level, and its
+connected blobs of ink are sorted into
+
+  * fraction bars: short horizontal strokes with ink right above and right below them
+    (an "=" is two strokes, a minus has nothing above or below);
+  * superscripts: small blobs whose bottom sits well above the baseline of the line,
+    just after a letter, digit or bracket (a power written 2 or typeset as one glyph ²);
+  * tall brackets that span a fraction;
+  * runs of ordinary text between them.
+
+The result, a `Layout`, says which pieces of the page to read and how to put their text
+together (tutor/pageread.py does both). Everything here is blocking numpy/OpenCV work
+(tens of ms for a VGA frame): callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from model.image import as_rgb
+
+# ------------------------------------------------------------------ geometry
+
+
+@dataclass(frozen=True)
+class Rect:
+    """An axis-aligned box in the levelled page's pixels; x1 and y1 are exclusive."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def cx(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2
+
+    def union(self, other: Rect) -> Rect:
+        return Rect(
+            min(self.x0, other.x0),
+            min(self.y0, other.y0),
+            max(self.x1, other.x1),
+            max(self.y1, other.y1),
+        )
+
+
+def union_all(rects: list[Rect]) -> Rect:
+    out = rects[0]
+    for r in rects[1:]:
+        out = out.union(r)
+    return out
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One connected component of ink."""
+
+    index: int  # its label in `Page.labels`
+    rect: Rect
+    area: int
+
+
+# ------------------------------------------------------------------ items of a line
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Ink to be read by OCR: a run of text, a superscript, a numerator..."""
+
+    blobs: tuple[int, ...]
+    rect: Rect
+    # What the shape alone says it is, when it is one symbol drawn with strokes
+    # ("-", "=", "+"); OCR reads a lone operator badly (a "+" comes back as "十").
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    piece: Piece
+
+
+@dataclass(frozen=True)
+class Sup:
+    """A raised piece: the exponent of what comes before it."""
+
+    piece: Piece
+    # 0 = clearly an exponent (glyph-sized, well raised, right after its base); towards 1
+    # = it might be a stray mark or a raised sign.
+    doubt: float
+
+
+@dataclass(frozen=True)
+class Fraction:
+    numerator: tuple[LineItem, ...]
+    denominator: tuple[LineItem, ...]
+    bar: Rect
+    rect: Rect
+    # 0 = clearly a fraction bar; towards 1 = it could also be a minus sign between
+    # text above and below it (gaps as wide as between two printed lines, a bar
+    # shorter than what it divides).
+    doubt: float
+
+
+@dataclass(frozen=True)
+class Paren:
+    """A bracket taller than the text, spanning a stacked fraction."""
+
+    char: str  # "(" or ")"
+    rect: Rect
+
+
+LineItem = Run | Sup | Fraction | Paren
+
+
+@dataclass(frozen=True)
+class Row:
+    """One printed line, its items left to right."""
+
+    items: tuple[LineItem, ...]
+    rect: Rect
+
+    @property
+    def structured(self) -> bool:
+        """Whether it holds something OCR of the whole line would flatten."""
+        return any(not isinstance(item, Run) for item in self.items)
+
+
+@dataclass
+class Page:
+    """The levelled page: ink contrast (0 paper .. 1 ink), labelled blobs, text height."""
+
+    ink: NDArray[np.float32]
+    labels: NDArray[np.int32]
+    blobs: list[Blob]
+    text_height: float
+    angle: float  # degrees the photo was turned by to level the text
+    rows: list[Row] = field(default_factory=list)
+    # 0..1: how much the rows look hand-lettered (wandering baselines, uneven letters).
+    handwriting: float = 0.0
+
+    def blob(self, index: int) -> Blob:
+        if not hasattr(self, "_by_index"):
+            self._by_index = {b.index: b for b in self.blobs}
+        return self._by_index[index]
+
+
+# ------------------------------------------------------------------ ink and level
+
+
+def ink_contrast(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """How much darker than the paper around it each pixel is, 0..1.
+
+    The brightest channel is used, so blue and red ruled lines (bright in one channel)
+    nearly vanish while ink (dark in all three) stays; the paper's own brightness is
+    estimated by a closing bigger than any pen stroke, so shading, grey paper and the
+    camera's exposure cancel out.
+    """
+    frame = as_rgb(rgb)
+    bright = frame.max(axis=2).astype(np.float32)
+    h, w = bright.shape
+    k = max(15, min(h, w) // 18) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    paper = cv2.morphologyEx(cv2.GaussianBlur(bright, (3, 3), 0), cv2.MORPH_CLOSE, kernel)
+    paper = cv2.GaussianBlur(paper, (0, 0), k / 4)
+    contrast = (paper - bright) / np.maximum(paper, 1.0)
+    # The desk around the sheet is dark too, and the closing above spreads the paper's
+    # brightness a kernel's width over it: the strip along the sheet's edge would look
+    # like ink. Dark areas too big to be a pen stroke, and that reach, are not writing.
+    dark = ((paper - bright) > 0.3 * paper).astype(np.uint8)
+    half = cv2.getStructuringElement(cv2.MORPH_RECT, (k // 2 | 1, k // 2 | 1))
+    desk = cv2.morphologyEx(dark, cv2.MORPH_OPEN, half)
+    if desk.any():
+        contrast[cv2.dilate(desk, kernel, iterations=2) > 0] = 0.0
+    out: NDArray[np.float32] = np.clip(contrast, 0.0, 1.0).astype(np.float32)
+    return out
+
+
+def _threshold(contrast: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """Ink mask: Otsu on the contrast, but never below a floor that noise reaches."""
+    scaled = np.clip(contrast * 255.0, 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level = max(float(otsu), 0.22 * 255.0)
+    smoothed = cv2.GaussianBlur(scaled, (3, 3), 0)
+    return np.asarray(smoothed >= level, np.uint8)
+
+
+def _skew(mask: NDArray[np.uint8]) -> float:
+    """Degrees to turn the page by so its lines of text run level: the angle whose
+    rows of ink are most sharply separated (projection profile), searched coarse to fine."""
+    h, w = mask.shape
+    k = min(1.0, 480.0 / max(h, w))
+    small = cv2.resize(mask * 255, (max(1, round(w * k)), max(1, round(h * k))), cv2.INTER_AREA)
+    sh, sw = small.shape
+    centre = (sw / 2, sh / 2)
+
+    def sharpness(angle: float) -> float:
+        m = cv2.getRotationMatrix2D(centre, angle, 1.0)
+        turned = cv2.warpAffine(small, m, (sw, sh), flags=cv2.INTER_NEAREST)
+        profile = turned.sum(axis=1, dtype=np.float64)
+        return float(np.square(np.diff(profile)).sum())
+
+    best = max(np.arange(-10.0, 10.01, 1.0), key=sharpness)
+    fine = max(np.arange(best - 0.9, best + 0.91, 0.15), key=sharpness)
+    return float(fine)
+
+
+def _turn(img: NDArray[np.float32], angle: float) -> NDArray[np.float32]:
+    h, w = img.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return np.asarray(out, np.float32)
+
+
+def level_page(rgb: NDArray[np.uint8]) -> Page:
+    """Ink contrast and blobs of the photo turned level; the rows are not found yet."""
+    contrast = ink_contrast(rgb)
+    angle = _skew(_clean_mask(_threshold(contrast)))
+    if abs(angle) > 0.1:
+        contrast = _turn(contrast, angle)
+    mask = _clean_mask(_threshold(contrast))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    # Blobs hugging the frame's edge are the sheet's border or the desk, seen through
+    # noise (the tilted frame's edges too, once it is turned level).
+    fh, fw = mask.shape
+    margin = 0.03 * min(fh, fw)
+    blobs = [
+        Blob(i, Rect(int(x), int(y), int(x + w), int(y + h)), int(a))
+        for i, (x, y, w, h, a) in enumerate(stats)
+        if i > 0
+        and a >= 3
+        and margin <= x + w / 2 <= fw - margin
+        and margin <= y + h / 2 <= fh - margin
+    ]
+    return Page(contrast, np.asarray(labels, np.int32), blobs, _text_height(blobs), angle)
+
+
+def _clean_mask(mask: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The ink mask without what is not writing: the desk and the sheet's edges (blobs
+    touching the frame's border or as long as a good part of it) and ruled lines."""
+    h, w = mask.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.ones(count, bool)
+    keep[0] = False
+    for i in range(1, count):
+        x, y, bw, bh, _area = stats[i]
+        touches = x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1
+        if touches or bw > 0.6 * w or bh > 0.5 * h:
+            keep[i] = False
+    cleaned = keep[labels].astype(np.uint8)
+    # Ruled lines that cross the text are joined to the letters they touch: take away
+    # long thin horizontal runs of ink (a fraction bar is far shorter than this).
+    # A ruled line runs across most of the sheet; a fraction bar, however long its
+    # numerator, stays well short of half the frame.
+    long_run = cv2.getStructuringElement(cv2.MORPH_RECT, (max(40, w // 4), 1))
+    runs = cv2.morphologyEx(cleaned, cv2.MORPH_OPEN, long_run)
+    if runs.any():
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        is_rule = np.zeros(count, bool)
+        is_rule[1:] = stats[1:, cv2.CC_STAT_WIDTH] >= 0.45 * w
+        rules = cv2.dilate(is_rule[labels].astype(np.uint8), np.ones((3, 1), np.uint8))
+        cleaned = np.asarray(cleaned & (1 - rules), np.uint8)
+    return cleaned
+
+
+def _text_height(blobs: list[Blob]) -> float:
+    """The typical height of a letter or digit: the median over glyph-shaped blobs,
+    weighted by their ink (specks of noise weigh nothing), leaving out tall ones
+    (brackets spanning a fraction would pull it up on a short line)."""
+    shaped = [b for b in blobs if b.rect.h >= 6 and b.rect.w >= 2 and b.rect.w <= 2.5 * b.rect.h]
+    if not shaped:
+        return 20.0
+    heights = np.array([b.rect.h for b in shaped], np.float64)
+    weights = np.array([b.area for b in shaped], np.float64)
+    low = _weighted_median(heights, weights, 0.3)
+    keep = heights <= 1.6 * low
+    return _weighted_median(heights[keep], weights[keep], 0.5)
+
+
+def _weighted_median(values: NDArray[np.float64], weights: NDArray[np.float64], q: float) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    index = int(np.searchsorted(cumulative, q * cumulative[-1]))
+    return float(values[order][min(index, len(values) - 1)])
+
+
+# ------------------------------------------------------------------ structure
+
+
+def _is_stroke(b: Blob, unit: float) -> bool:
+    r = b.rect
+    return r.w >= 0.45 * unit and r.w >= 2.5 * r.h and r.h <= max(0.3 * unit, 4)
+
+
+def _is_glyph(b: Blob, unit: float) -> bool:
+    """Big enough to be a letter or digit (not a dot, not a stroke)."""
+    return b.rect.h >= 0.3 * unit and not _is_stroke(b, unit)
+
+
+def _equals_pairs(strokes: list[Blob], unit: float) -> set[int]:
+    """Strokes that are half of an "=" (two strokes of one length, one above the other)."""
+    paired: set[int] = set()
+    for a in strokes:
+        for b in strokes:
+            if a.index >= b.index:
+                continue
+            ra, rb = a.rect, b.rect
+            same_span = abs(ra.x0 - rb.x0) <= 0.3 * unit and abs(ra.x1 - rb.x1) <= 0.3 * unit
+            gap = max(ra.y0, rb.y0) - min(ra.y1, rb.y1)
+            if same_span and 0 <= gap <= 0.6 * unit:
+                paired |= {a.index, b.index}
+    return paired
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """A fraction bar found on the page, with the blobs above and below it."""
+
+    bar: Blob
+    numerator: list[Blob]
+    denominator: list[Blob]
+    doubt: float
+
+    @property
+    def blobs(self) -> list[Blob]:
+        return [self.bar, *self.numerator, *self.denominator]
+
+
+def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
+    """Fraction bars with the blobs of their numerator and denominator, and a doubt.
+
+    Longest bars first, so a minus inside a numerator is not taken for a bar of its own;
+    the blobs a fraction claims are out of the running for the next one."""
+    unit = page.text_height
+    strokes = [b for b in page.blobs if _is_stroke(b, unit)]
+    equals = _equals_pairs(strokes, unit)
+    claimed: set[int] = set()
+    found: list[_Stack] = []
+    for bar in sorted(strokes, key=lambda b: -b.rect.w):
+        if bar.index in equals or bar.index in claimed:
+            continue
+        r = bar.rect
+        span = (r.x0 - 0.15 * unit, r.x1 + 0.15 * unit)
+        pool = [b for b in page.blobs if b.index not in claimed and b.index != bar.index]
+        inside = [b for b in pool if span[0] <= b.rect.cx <= span[1]]
+        above = [b for b in inside if b.rect.y1 <= r.y0 + 1 and _is_glyph(b, unit)]
+        below = [b for b in inside if b.rect.y0 >= r.y1 - 1 and _is_glyph(b, unit)]
+        if not above or not below:
+            continue
+        gap_above = min(r.y0 - b.rect.y1 for b in above)
+        gap_below = min(b.rect.y0 - r.y1 for b in below)
+        if gap_above > 0.9 * unit or gap_below > 0.9 * unit:
+            continue
+        # Nothing else (another stroke) between the bar and the ink above or below it.
+        near_top = [b for b in above if r.y0 - b.rect.y1 <= gap_above + 0.25 * unit]
+        near_bottom = [b for b in below if b.rect.y0 - r.y1 <= gap_below + 0.25 * unit]
+        top_band = (min(b.rect.y0 for b in near_top) - 0.5 * unit, r.y0 + 1)
+        bottom_band = (r.y1 - 1, max(b.rect.y1 for b in near_bottom) + 0.3 * unit)
+        numerator = [
+            b for b in inside if top_band[0] <= b.rect.cy <= top_band[1] and b.rect.y1 <= r.y0 + 1
+        ]
+        denominator = [
+            b
+            for b in inside
+            if bottom_band[0] <= b.rect.cy <= bottom_band[1] and b.rect.y0 >= r.y1 - 1
+        ]
+        if any(b.index in equals for b in numerator + denominator):
+            continue  # an "=" right above or below: two lines of a system, not a fraction
+        widest = max(
+            union_all([b.rect for b in numerator]).w, union_all([b.rect for b in denominator]).w
+        )
+        stack = _Stack(
+            bar, numerator, denominator, _bar_doubt(gap_above, gap_below, r.w, widest, unit)
+        )
+        found.append(stack)
+        claimed |= {b.index for b in stack.blobs}
+    return found, equals
+
+
+def _bar_doubt(
+    gap_above: float, gap_below: float, bar_w: float, widest: float, unit: float
+) -> float:
+    """A printed bar sits close to its parts (a fifth of a letter's height or so) and is
+    at least as wide as the wider of them; a minus sign between two lines of text is
+    neither. Past those, doubt grows."""
+    gaps = max(gap_above, gap_below) / unit
+    doubt = max(0.0, min(1.0, (gaps - 0.45) / 0.45))
+    if bar_w < 0.85 * widest:
+        doubt = max(doubt, min(1.0, (0.85 * widest - bar_w) / max(widest, 1.0) * 3))
+    return round(doubt, 2)
+
+
+def find_rows(page: Page) -> list[Row]:
+    """The page's printed lines, top to bottom, with their structure."""
+    unit = page.text_height
+    fractions, equals = find_fractions(page)
+    in_fraction = {b.index for f in fractions for b in f.blobs}
+    loose = [b for b in page.blobs if b.index not in in_fraction]
+    # Anchors decide the rows: glyphs and strokes by their middle, fractions by their bar.
+    anchors: list[tuple[float, Blob | _Stack]] = [
+        (b.rect.cy, b) for b in loose if _is_glyph(b, unit) or _is_stroke(b, unit)
+    ]
+    anchors += [(f.bar.rect.cy, f) for f in fractions]
+    anchors.sort(key=lambda a: a[0])
+    members: list[tuple[list[Blob], list[_Stack]]] = []
+    last = -math.inf
+    for y, thing in anchors:
+        if y - last > 0.8 * unit or not members:
+            members.append(([], []))
+        if isinstance(thing, Blob):
+            members[-1][0].append(thing)
+        else:
+            members[-1][1].append(thing)
+        last = y
+    rows: list[Row] = []
+    # Dots and specks (decimal points, the dots of i and ÷) join the nearest row.
+    tiny = [b for b in loose if not (_is_glyph(b, unit) or _is_stroke(b, unit))]
+    for b in tiny:
+        best = None
+        for k, (blobs, fracs) in enumerate(members):
+            rects = [x.rect for x in blobs] + [f.bar.rect for f in fracs]
+            if not rects:
+                continue
+            box = union_all(rects)
+            dist = max(box.y0 - b.rect.cy, b.rect.cy - box.y1, 0.0)
+            if dist <= 0.5 * unit and (best is None or dist < best[0]):
+                best = (dist, k)
+        if best is not None:
+            members[best[1]][0].append(b)
+    for blobs, fracs in members:
+        row = _build_row(page, blobs, fracs, equals)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[int]) -> Row | None:
+    unit = page.text_height
+    if not fracs and not any(_is_glyph(b, unit) and b.rect.h >= 0.5 * unit for b in blobs):
+        return None  # specks and stray strokes, not a line of text
+    fraction_items = [
+        Fraction(
+            tuple(_line_items(f.numerator, equals, unit)),
+            tuple(_line_items(f.denominator, equals, unit)),
+            f.bar.rect,
+            union_all([b.rect for b in f.blobs]),
+            f.doubt,
+        )
+        for f in fracs
+    ]
+    parens: list[Paren] = []
+    if fraction_items:
+        tall = max(f.rect.h for f in fraction_items)
+        axis = float(np.median([f.bar.cy for f in fraction_items]))
+        for b in list(blobs):
+            r = b.rect
+            if r.h >= 0.7 * tall and r.h >= 1.6 * unit and r.w <= 0.5 * r.h and r.y0 < axis < r.y1:
+                parens.append(Paren(_paren_side(page.labels, b), r))
+                blobs.remove(b)
+    # Split the loose blobs at the fractions and brackets, left to right.
+    breaks: list[tuple[float, LineItem]] = [(f.rect.x0, f) for f in fraction_items]
+    breaks += [(p.rect.x0, p) for p in parens]
+    breaks.sort(key=lambda t: t[0])
+    items: list[LineItem] = []
+    remaining = sorted(blobs, key=lambda b: b.rect.cx)
+    for x, item in breaks:
+        before = [b for b in remaining if b.rect.cx < x]
+        remaining = [b for b in remaining if b.rect.cx >= x]
+        items += _line_items(before, equals, unit)
+        items.append(item)
+    items += _line_items(remaining, equals, unit)
+    if not items:
+        return None
+    return Row(tuple(items), union_all([_item_rect(i) for i in items]))
+
+
+def _item_rect(item: LineItem) -> Rect:
+    return item.piece.rect if isinstance(item, Run | Sup) else item.rect
+
+
+def _paren_side(labels: NDArray[np.int32], b: Blob) -> str:
+    """ "(" bulges left (its middle is left of its two ends), ")" bulges right."""
+    r = b.rect
+    mask = labels[r.y0 : r.y1, r.x0 : r.x1] == b.index
+    third = max(1, r.h // 3)
+
+    def mean_x(part: NDArray[np.bool_]) -> float:
+        xs = np.nonzero(part)[1]
+        return float(xs.mean()) if xs.size else r.w / 2
+
+    ends = (mean_x(mask[:third]) + mean_x(mask[-third:])) / 2
+    return "(" if mean_x(mask[third:-third]) < ends else ")"
+
+
+def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineItem]:
+    """Runs of text and the superscripts between them, left to right."""
+    if not blobs:
+        return []
+    blobs = sorted(blobs, key=lambda b: b.rect.x0)
+    body = [b for b in blobs if _is_glyph(b, unit) and b.rect.h >= 0.55 * unit]
+    if body:
+        baseline = float(np.median([b.rect.y1 for b in body]))
+        # The middle of the line, from the letters' own tops and bottoms.
+        top = float(np.median([b.rect.y0 for b in body]))
+    else:
+        baseline = max(b.rect.y1 for b in blobs)
+        top = min(b.rect.y0 for b in blobs)
+    line_h = max(baseline - top, 0.5 * unit)
+    raised = []
+    for i, b in enumerate(blobs):
+        r = b.rect
+        if not _is_glyph(b, unit) or r.h > 0.9 * line_h or b.index in equals:
+            continue
+        lift = (baseline - r.y1) / line_h
+        if lift < 0.3:
+            continue
+        base = _left_neighbour(blobs, i, unit)
+        if base is None or base.rect.h < 0.5 * line_h or base.rect.y0 >= r.y1:
+            continue
+        doubt = 0.0
+        if r.h < 0.4 * line_h:
+            doubt += 0.5  # small for a digit: could be a mark
+        if lift > 0.95:
+            doubt += 0.4  # floating clear of the line
+        if r.x0 - base.rect.x1 > 0.5 * unit:
+            doubt += 0.4  # far from what it would be the power of
+        raised.append((b, min(1.0, doubt)))
+    # Neighbouring raised blobs are one exponent ("10", "-1").
+    items: list[LineItem] = []
+    run: list[Blob] = []
+    raised_ids = {b.index: d for b, d in raised}
+    k = 0
+    while k < len(blobs):
+        b = blobs[k]
+        if b.index not in raised_ids:
+            run.append(b)
+            k += 1
+            continue
+        if run:
+            items.append(Run(_piece(run, equals, unit)))
+            run = []
+        sup = [b]
+        doubt = raised_ids[b.index]
+        k += 1
+        while k < len(blobs) and (
+            blobs[k].index in raised_ids or _tiny_between(blobs[k], sup[-1], unit)
+        ):
+            sup.append(blobs[k])
+            doubt = max(doubt, raised_ids.get(blobs[k].index, 0.0))
+            k += 1
+        items.append(Sup(_piece(sup, equals, unit), doubt))
+    if run:
+        items.append(Run(_piece(run, equals, unit)))
+    return items
+
+
+def _tiny_between(b: Blob, prev: Blob, unit: float) -> bool:
+    """A minus or dot inside an exponent ("x⁻¹"): small, right after a raised blob."""
+    return (
+        not _is_glyph(b, unit)
+        and b.rect.x0 - prev.rect.x1 < 0.3 * unit
+        and b.rect.y1 <= prev.rect.y1 + 1
+    )
+
+
+def _left_neighbour(blobs: list[Blob], i: int, unit: float) -> Blob | None:
+    """The glyph just left of blobs[i] (blobs sorted by x0), if it is close."""
+    r = blobs[i].rect
+    for j in range(i - 1, -1, -1):
+        c = blobs[j]
+        if c.rect.x1 <= r.x0 + 0.25 * unit and _is_glyph(c, unit):
+            return c if r.x0 - c.rect.x1 <= 0.8 * unit else None
+    return None
+
+
+def _piece(blobs: list[Blob], equals: set[int], unit: float) -> Piece:
+    rect = union_all([b.rect for b in blobs])
+    return Piece(tuple(b.index for b in blobs), rect, _symbol(blobs, equals, unit))
+
+
+def _symbol(blobs: list[Blob], equals: set[int], unit: float) -> str:
+    """The operator a piece is when its blobs alone say so: one stroke is a minus, two
+    stacked strokes an equals sign. Anything else is left to OCR."""
+    strokes = [b for b in blobs if _is_stroke(b, unit)]
+    others = [b for b in blobs if not _is_stroke(b, unit)]
+    if len(blobs) == 1 and len(strokes) == 1:
+        return "-"
+    if len(blobs) == 2 and len(strokes) == 2 and all(b.index in equals for b in strokes):
+        return "="
+    if len(strokes) == 1 and len(others) == 2 and all(b.area < strokes[0].area for b in others):
+        bar = strokes[0].rect
+        if sum(b.rect.cy < bar.cy for b in others) == 1:
+            return "÷"
+    return ""
