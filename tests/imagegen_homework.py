@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from tests.imagegen import (
+    DIVIDE,
     FONT_DIR,
     KINDS,
     MINUS,
     SQUARED,
     TIMES,
-    DIVIDE,
     Problem,
     Style,
     _linear,

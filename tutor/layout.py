@@ -21,7 +21,8 @@ together (tutor/pageread.py does both). Everything here is blocking numpy/OpenCV
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -80,6 +81,7 @@ class Blob:
     index: int  # its label in `Page.labels`
     rect: Rect
     area: int
+    plus: bool = False  # shaped like a plus sign (see `_plus_shaped`)
 
 
 # ------------------------------------------------------------------ items of a line
@@ -236,24 +238,90 @@ def _turn(img: NDArray[np.float32], angle: float) -> NDArray[np.float32]:
 def level_page(rgb: NDArray[np.uint8]) -> Page:
     """Ink contrast and blobs of the photo turned level; the rows are not found yet."""
     contrast = ink_contrast(rgb)
-    angle = _skew(_clean_mask(_threshold(contrast)))
+    mask = _clean_mask(_threshold(contrast))
+    angle = _skew_from_letters(_blobs(mask)) if mask.any() else None
+    if angle is None:
+        angle = _skew(mask)
     if abs(angle) > 0.1:
         contrast = _turn(contrast, angle)
-    mask = _clean_mask(_threshold(contrast))
+        mask = _clean_mask(_threshold(contrast))
+    unit = _text_height(_blobs(mask))
+    mask = _split_merged_bars(mask, unit)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    # Blobs hugging the frame's edge are the sheet's border or the desk, seen through
-    # noise (the tilted frame's edges too, once it is turned level).
-    fh, fw = mask.shape
-    margin = 0.03 * min(fh, fw)
     blobs = [
-        Blob(i, Rect(int(x), int(y), int(x + w), int(y + h)), int(a))
-        for i, (x, y, w, h, a) in enumerate(stats)
-        if i > 0
-        and a >= 3
-        and margin <= x + w / 2 <= fw - margin
-        and margin <= y + h / 2 <= fh - margin
+        replace(
+            b, plus=_plus_shaped(labels[b.rect.y0 : b.rect.y1, b.rect.x0 : b.rect.x1] == b.index)
+        )
+        for b in _blobs_of(stats, mask.shape)
     ]
     return Page(contrast, np.asarray(labels, np.int32), blobs, _text_height(blobs), angle)
+
+
+def _blobs(mask: NDArray[np.uint8]) -> list[Blob]:
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    return _blobs_of(stats, mask.shape)
+
+
+def _blobs_of(stats: NDArray[np.int32], shape: tuple[int, ...]) -> list[Blob]:
+    # Blobs hugging the frame's edge are the sheet's border or the desk, seen through
+    # noise (the tilted frame's corners too, once it is turned level): a student holds
+    # the problem well inside the picture.
+    fh, fw = shape[:2]
+    mx, my = 0.05 * fw, 0.05 * fh
+    return [
+        Blob(i, Rect(int(x), int(y), int(x + w), int(y + h)), int(a))
+        for i, (x, y, w, h, a) in enumerate(stats)
+        if i > 0 and a >= 3 and mx <= x + w / 2 <= fw - mx and my <= y + h / 2 <= fh - my
+    ]
+
+
+def _skew_from_letters(blobs: list[Blob]) -> float | None:
+    """Degrees to turn the page by, from the letters themselves: neighbouring letters of
+    one size sit on one baseline, so the median slope from each one's bottom to its right
+    neighbour's is the text's tilt. None when there are too few neighbours to tell."""
+    unit = _text_height(blobs)
+    letters = [
+        b.rect for b in blobs if 0.7 * unit <= b.rect.h <= 1.3 * unit and b.rect.w < 2 * unit
+    ]
+    letters.sort(key=lambda r: r.x0)
+    slopes = []
+    for i, a in enumerate(letters):
+        for b in letters[i + 1 :]:
+            dx = b.cx - a.cx
+            if dx > 2.5 * unit:
+                break
+            if b.x0 >= a.x1 - 1 and abs(b.y1 - a.y1) < 0.5 * unit and abs(b.h - a.h) <= 0.15 * a.h:
+                slope = math.degrees(math.atan2(b.y1 - a.y1, dx))
+                if abs(slope) <= 10:  # a descender next to a letter is not a tilt
+                    slopes.append(slope)
+                break
+    if len(slopes) < 4:
+        return None
+    return float(np.median(slopes))
+
+
+def _split_merged_bars(mask: NDArray[np.uint8], unit: float) -> NDArray[np.uint8]:
+    """Bold print and blur can join a fraction bar to the digits above and below it into
+    one blob. Where a blob twice a letter's height has a row of ink across its whole
+    width near its middle, cut the bar free (one empty row above and below it)."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    out = mask.copy()
+    for i in range(1, len(stats)):
+        x, y, w, h, _area = stats[i]
+        if h < 1.7 * unit or w < 0.5 * unit or w > 6 * unit:
+            continue  # not a stack of two lines
+        own = labels[y : y + h, x : x + w] == i
+        span = own.sum(axis=1) >= 0.85 * w
+        middle = np.zeros(h, bool)
+        middle[int(0.25 * h) : int(0.75 * h)] = True
+        rows = np.nonzero(span & middle)[0]
+        if rows.size == 0 or rows.size > 0.25 * unit:
+            continue
+        top, bottom = int(rows.min()), int(rows.max())
+        for cut in (top - 2, top - 1, bottom + 1, bottom + 2):
+            if 0 <= cut < h:
+                out[y + cut, x : x + w][own[cut]] = 0
+    return out
 
 
 def _clean_mask(mask: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -266,9 +334,21 @@ def _clean_mask(mask: NDArray[np.uint8]) -> NDArray[np.uint8]:
     for i in range(1, count):
         x, y, bw, bh, _area = stats[i]
         touches = x <= 1 or y <= 1 or x + bw >= w - 1 or y + bh >= h - 1
-        if touches or bw > 0.6 * w or bh > 0.5 * h:
+        # A straight line longer than a third of the frame: a ruled line, a margin line
+        # or the sheet's edge (the longest fraction bar is far shorter).
+        line = (bw > 0.35 * w and bw > 12 * bh) or (bh > 0.35 * h and bh > 12 * bw)
+        if touches or line or bw > 0.6 * w or bh > 0.5 * h:
             keep[i] = False
     cleaned = keep[labels].astype(np.uint8)
+    # Lines broken into dots by noise (the sheet's edge against the desk, a faint rule):
+    # join the dots along the line's direction and drop what turns into a long line.
+    for kernel in ((1, 15), (15, 1)):
+        joined = cv2.dilate(cleaned, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+        n, lab, st, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        long_thin = np.zeros(n, bool)
+        bw, bh = st[1:, cv2.CC_STAT_WIDTH], st[1:, cv2.CC_STAT_HEIGHT]
+        long_thin[1:] = ((bh > 0.3 * h) & (bw < 0.04 * w)) | ((bw > 0.4 * w) & (bh < 0.03 * h))
+        cleaned[long_thin[lab]] = 0
     # Ruled lines that cross the text are joined to the letters they touch: take away
     # long thin horizontal runs of ink (a fraction bar is far shorter than this).
     # A ruled line runs across most of the sheet; a fraction bar, however long its
@@ -514,26 +594,29 @@ def _paren_side(labels: NDArray[np.int32], b: Blob) -> str:
 
 
 def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineItem]:
-    """Runs of text and the superscripts between them, left to right."""
+    """Runs of text and the superscripts between them, left to right; an "=" is a
+    piece of its own, known from its shape (OCR now and then drops it)."""
     if not blobs:
         return []
     blobs = sorted(blobs, key=lambda b: b.rect.x0)
-    body = [b for b in blobs if _is_glyph(b, unit) and b.rect.h >= 0.55 * unit]
-    if body:
-        baseline = float(np.median([b.rect.y1 for b in body]))
-        # The middle of the line, from the letters' own tops and bottoms.
-        top = float(np.median([b.rect.y0 for b in body]))
-    else:
-        baseline = max(b.rect.y1 for b in blobs)
-        top = min(b.rect.y0 for b in blobs)
-    line_h = max(baseline - top, 0.5 * unit)
-    raised = []
+    baseline, line_h = _baseline(blobs, unit)
+    raised: dict[int, float] = {}
     for i, b in enumerate(blobs):
         r = b.rect
         if not _is_glyph(b, unit) or r.h > 0.9 * line_h or b.index in equals:
             continue
-        lift = (baseline - r.y1) / line_h
+        lift = (baseline(r.cx) - r.y1) / line_h
         if lift < 0.3:
+            continue
+        # An exponent stands on its own: nothing under it (the top ring of a "%" has
+        # the slash and the other ring below it).
+        if any(
+            o is not b
+            and min(o.rect.x1, r.x1) - max(o.rect.x0, r.x0) > 0.3 * r.w
+            and o.rect.y1 > r.y1 + 0.2 * unit
+            and _is_glyph(o, unit)
+            for o in blobs
+        ):
             continue
         base = _left_neighbour(blobs, i, unit)
         if base is None or base.rect.h < 0.5 * line_h or base.rect.y0 >= r.y1:
@@ -545,34 +628,83 @@ def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineIt
             doubt += 0.4  # floating clear of the line
         if r.x0 - base.rect.x1 > 0.5 * unit:
             doubt += 0.4  # far from what it would be the power of
-        raised.append((b, min(1.0, doubt)))
-    # Neighbouring raised blobs are one exponent ("10", "-1").
+        raised[b.index] = min(1.0, doubt)
     items: list[LineItem] = []
     run: list[Blob] = []
-    raised_ids = {b.index: d for b, d in raised}
+
+    def flush() -> None:
+        if run:
+            items.append(Run(_piece(run, equals, unit)))
+            run.clear()
+
     k = 0
     while k < len(blobs):
         b = blobs[k]
-        if b.index not in raised_ids:
+        if _is_flat(b, unit) and b.index not in equals and not _covers_other([b], blobs, unit):
+            flush()
+            items.append(Run(_piece([b], equals, unit)))  # a minus sign, read by its shape
+            k += 1
+            continue
+        if b.index in equals:
+            pair = [
+                o
+                for o in blobs[k:]
+                if o.index in equals and abs(o.rect.x0 - b.rect.x0) <= 0.3 * unit
+            ]
+            if len(pair) == 2 and not _covers_other(pair, blobs, unit):
+                flush()
+                items.append(Run(_piece(pair, equals, unit)))
+                blobs = [o for o in blobs if o not in pair[1:]]
+                k += 1
+                continue
+        if b.index not in raised:
             run.append(b)
             k += 1
             continue
-        if run:
-            items.append(Run(_piece(run, equals, unit)))
-            run = []
+        flush()
         sup = [b]
-        doubt = raised_ids[b.index]
+        doubt = raised[b.index]
         k += 1
         while k < len(blobs) and (
-            blobs[k].index in raised_ids or _tiny_between(blobs[k], sup[-1], unit)
+            blobs[k].index in raised or _tiny_between(blobs[k], sup[-1], unit)
         ):
             sup.append(blobs[k])
-            doubt = max(doubt, raised_ids.get(blobs[k].index, 0.0))
+            doubt = max(doubt, raised.get(blobs[k].index, 0.0))
             k += 1
         items.append(Sup(_piece(sup, equals, unit), doubt))
-    if run:
-        items.append(Run(_piece(run, equals, unit)))
+    flush()
     return items
+
+
+def _covers_other(pair: list[Blob], blobs: list[Blob], unit: float) -> bool:
+    """Whether some other blob shares the strokes' columns (a sign drawn with more parts)."""
+    x0, x1 = min(b.rect.x0 for b in pair), max(b.rect.x1 for b in pair)
+    return any(o not in pair and o.rect.x0 < x1 - 1 and x0 + 1 < o.rect.x1 for o in blobs)
+
+
+def _baseline(blobs: list[Blob], unit: float) -> tuple[Callable[[float], float], float]:
+    """The line the letters sit on (as y for an x: a page levelled to a degree or two
+    still leans) and the letters' height."""
+    body = [b for b in blobs if _is_glyph(b, unit) and b.rect.h >= 0.55 * unit]
+    if not body:
+        bottom = float(max(b.rect.y1 for b in blobs))
+        return (lambda _x: bottom), max(bottom - min(b.rect.y0 for b in blobs), 0.5 * unit)
+    xs = np.array([b.rect.cx for b in body])
+    ys = np.array([float(b.rect.y1) for b in body])
+    slope = 0.0
+    if len(body) >= 3 and float(np.ptp(xs)) > unit:
+        # Slopes between pairs, median: a descender (y, a bracket) does not tilt it.
+        pairs = [
+            (ys[j] - ys[i]) / (xs[j] - xs[i])
+            for i in range(len(xs))
+            for j in range(i + 1, len(xs))
+            if abs(xs[j] - xs[i]) > 0.5 * unit
+        ]
+        slope = float(np.clip(np.median(pairs), -0.05, 0.05)) if pairs else 0.0
+    offset = float(np.median(ys - slope * xs))
+    top = float(np.median([b.rect.y0 for b in body]))
+    line_h = max(offset + slope * float(np.median(xs)) - top, 0.5 * unit)
+    return (lambda x: offset + slope * x), line_h
 
 
 def _tiny_between(b: Blob, prev: Blob, unit: float) -> bool:
@@ -599,13 +731,42 @@ def _piece(blobs: list[Blob], equals: set[int], unit: float) -> Piece:
     return Piece(tuple(b.index for b in blobs), rect, _symbol(blobs, equals, unit))
 
 
+def _is_flat(b: Blob, unit: float) -> bool:
+    """A dash: flat, thin, and wide enough not to be a dot (a hyphen counts)."""
+    r = b.rect
+    return r.w >= 1.4 * r.h and r.h < 0.3 * unit and r.w >= 0.25 * unit
+
+
+def _plus_shaped(own: NDArray[np.bool_]) -> bool:
+    """A plus sign: about square, one bar across its middle row and one down its middle
+    column, and nothing in its four corners (an x, a 4 or a t all fail one of these)."""
+    h, w = own.shape
+    if h < 6 or not 0.75 <= w / h <= 1.33:
+        return False
+    band_h, band_w = max(1, h // 5), max(1, w // 5)
+    mid_rows = own[h // 2 - band_h : h // 2 + band_h + 1]
+    mid_cols = own[:, w // 2 - band_w : w // 2 + band_w + 1]
+    across = mid_rows.any(axis=0).mean() >= 0.85
+    down = mid_cols.any(axis=1).mean() >= 0.85
+    corner_h, corner_w = max(1, int(h * 0.3)), max(1, int(w * 0.3))
+    corners = (
+        own[:corner_h, :corner_w].mean()
+        + own[:corner_h, -corner_w:].mean()
+        + own[-corner_h:, :corner_w].mean()
+        + own[-corner_h:, -corner_w:].mean()
+    )
+    return bool(across and down and corners < 0.08)
+
+
 def _symbol(blobs: list[Blob], equals: set[int], unit: float) -> str:
     """The operator a piece is when its blobs alone say so: one stroke is a minus, two
     stacked strokes an equals sign. Anything else is left to OCR."""
     strokes = [b for b in blobs if _is_stroke(b, unit)]
     others = [b for b in blobs if not _is_stroke(b, unit)]
-    if len(blobs) == 1 and len(strokes) == 1:
-        return "-"
+    if len(blobs) == 1 and _is_flat(blobs[0], unit):
+        return "-"  # a lone flat dash, however short
+    if len(blobs) == 1 and blobs[0].plus:
+        return "+"
     if len(blobs) == 2 and len(strokes) == 2 and all(b.index in equals for b in strokes):
         return "="
     if len(strokes) == 1 and len(others) == 2 and all(b.area < strokes[0].area for b in others):

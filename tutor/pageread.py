@@ -173,6 +173,8 @@ async def read_pieces(
 # What the recogniser (trained on Chinese text) answers for lone signs, and other
 # spellings of the same sign.
 _SIGN_FIXES = str.maketrans({"十": "+", "一": "-", "X": "x", "×": "×"})
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff]")
+_LONE_LETTER = re.compile(r"^[a-zA-Z]$")
 _ATOM = re.compile(r"^\s*(?:\d+(?:\.\d+)?|[a-zA-Z])\s*$")
 _INTEGER = re.compile(r"^\s*\d+\s*$")
 _EXPONENT = re.compile(r"^\s*[-−]?\s*(?:\d{1,2}|[a-z])\s*$")
@@ -194,7 +196,12 @@ class _Builder:
         if piece.symbol:
             return piece.symbol
         text, score = self.read.get(piece, ("", 0.0))
-        text = text.translate(_SIGN_FIXES)
+        # Ideographs are the recogniser guessing at a speck (no homework has them); its
+        # "十" and "一" are a lone plus and minus.
+        text = _CJK.sub("", text.translate(_SIGN_FIXES)).strip()
+        if _LONE_LETTER.match(text):
+            # A letter alone scores low (x or ×?) where the line around it settles it.
+            score = max(score, 0.9)
         if not text:
             doubts.append(Doubt("unread", 1.0, "a part of the line could not be read"))
             return "?"
@@ -245,8 +252,6 @@ def _items_text(items: Sequence[LineItem], b: _Builder, doubts: list[Doubt]) -> 
                 assert whole is not None
                 out[-1] = before[: whole.start()]
                 fraction = f"({whole.group().strip()} + {fraction})"
-            elif re.search(r"[\d)a-zA-Z]\s*$", before):
-                fraction = f"*{fraction}"  # 3·(x/4) written as 3 x/4
             if item.doubt > 0:
                 doubts.append(Doubt("bar", item.doubt, f"{num} over {den}"))
             out.append(f" {fraction} " if k else f"{fraction} ")
