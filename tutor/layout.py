@@ -213,7 +213,8 @@ def _skew(mask: NDArray[np.uint8]) -> float:
     rows of ink are most sharply separated (projection profile), searched coarse to fine."""
     h, w = mask.shape
     k = min(1.0, 480.0 / max(h, w))
-    small = cv2.resize(mask * 255, (max(1, round(w * k)), max(1, round(h * k))), cv2.INTER_AREA)
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    small = np.asarray(cv2.resize(mask * 255, size, interpolation=cv2.INTER_AREA), np.uint8)
     sh, sw = small.shape
     centre = (sw / 2, sh / 2)
 
@@ -247,19 +248,20 @@ def level_page(rgb: NDArray[np.uint8]) -> Page:
         mask = _clean_mask(_threshold(contrast))
     unit = _text_height(_blobs(mask))
     mask = _split_merged_bars(mask, unit)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    _, found, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    labels: NDArray[np.int32] = np.asarray(found, np.int32)
     blobs = [
         replace(
             b, plus=_plus_shaped(labels[b.rect.y0 : b.rect.y1, b.rect.x0 : b.rect.x1] == b.index)
         )
-        for b in _blobs_of(stats, mask.shape)
+        for b in _blobs_of(np.asarray(stats, np.int32), mask.shape)
     ]
-    return Page(contrast, np.asarray(labels, np.int32), blobs, _text_height(blobs), angle)
+    return Page(contrast, labels, blobs, _text_height(blobs), angle)
 
 
 def _blobs(mask: NDArray[np.uint8]) -> list[Blob]:
     _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    return _blobs_of(stats, mask.shape)
+    return _blobs_of(np.asarray(stats, np.int32), mask.shape)
 
 
 def _blobs_of(stats: NDArray[np.int32], shape: tuple[int, ...]) -> list[Blob]:
@@ -361,7 +363,7 @@ def _clean_mask(mask: NDArray[np.uint8]) -> NDArray[np.uint8]:
         is_rule[1:] = stats[1:, cv2.CC_STAT_WIDTH] >= 0.45 * w
         rules = cv2.dilate(is_rule[labels].astype(np.uint8), np.ones((3, 1), np.uint8))
         cleaned = np.asarray(cleaned & (1 - rules), np.uint8)
-    return cleaned
+    return np.asarray(cleaned, np.uint8)
 
 
 def _text_height(blobs: list[Blob]) -> float:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from tutor.layout import find_rows, level_page
+from tutor.handwriting import handwriting_score
+from tutor.layout import Page, find_rows, level_page
 from tutor.mathread import normalize_ocr, parse_problem, problem_from_lines, strip_instructions
 from tutor.pageread import Doubt, ReadText, RowReading, read_pieces, row_reading
 from tutor.problems import Problem
@@ -112,9 +113,7 @@ async def read_page(
     return found
 
 
-def _analyse(rgb: NDArray[np.uint8]):  # type: ignore[no-untyped-def]
-    from tutor.handwriting import handwriting_score
-
+def _analyse(rgb: NDArray[np.uint8]) -> Page:
     page = level_page(rgb)
     page.rows = find_rows(page)
     page.handwriting = handwriting_score(page)
