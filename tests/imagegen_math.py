@@ -3,6 +3,7 @@
 A line of `tests/imagegen.py` may carry a little LaTeX-like markup:
 
   * `\\frac{A}{B}`: A stacked over B with a bar between them (A and B may hold markup);
+    `\\wfrac{A}{B}` leaves wide gaps around the bar, as a careless worksheet might;
   * `^{E}`: E as a superscript (smaller, raised) after what precedes it;
   * `\\(` and `\\)`: parentheses tall enough to span the fractions of the line.
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from PIL import ImageDraw, ImageFont
 
-MARKUP = ("\\frac", "^{", "\\(", "\\)")
+MARKUP = ("\\frac", "\\wfrac", "^{", "\\(", "\\)")
 
 FontOf = Callable[[int], ImageFont.FreeTypeFont]
 Ink = tuple[int, int, int]
@@ -30,7 +31,8 @@ def has_markup(line: str) -> bool:
 
 def plain_text_of(line: str) -> str:
     """The characters a line prints, markup dropped (for sizing and for tests)."""
-    out = line.replace("\\frac", "").replace("\\(", "(").replace("\\)", ")")
+    out = line.replace("\\wfrac", "").replace("\\frac", "")
+    out = out.replace("\\(", "(").replace("\\)", ")")
     return out.replace("^{", "").replace("{", "").replace("}", "")
 
 
@@ -122,11 +124,13 @@ def _layout(s: str, fonts: MathFonts, size: int) -> list[Box]:
 
     i = 0
     while i < len(s):
-        if s.startswith("\\frac", i):
+        if s.startswith("\\frac", i) or s.startswith("\\wfrac", i):
             flush()
-            num, i = _read_group(s, i + len("\\frac"))
+            wide = s.startswith("\\wfrac", i)
+            num, i = _read_group(s, i + len("\\wfrac" if wide else "\\frac"))
             den, i = _read_group(s, i)
-            boxes.append(_fraction(num, den, fonts, round(size * fonts.fraction_scale), size))
+            part = round(size * fonts.fraction_scale)
+            boxes.append(_fraction(num, den, fonts, part, size, gap_em=0.5 if wide else 0.12))
         elif s.startswith("^{", i):
             flush()
             sup, i = _read_group(s, i + 1)
@@ -162,11 +166,13 @@ def _row(boxes: list[Box]) -> Box:
     )
 
 
-def _fraction(num: str, den: str, fonts: MathFonts, part_size: int, size: int) -> Box:
+def _fraction(
+    num: str, den: str, fonts: MathFonts, part_size: int, size: int, gap_em: float = 0.12
+) -> Box:
     top, bottom = _row(_layout(num, fonts, part_size)), _row(_layout(den, fonts, part_size))
     axis = fonts.axis
     thickness = max(1.0, size * 0.055)
-    gap = max(2.0, size * 0.12)
+    gap = max(2.0, size * gap_em)
     pad = max(2.0, size * 0.1)  # the bar overhangs its parts a little
     width = max(top.width, bottom.width) + 2 * pad
     ascent = axis + thickness / 2 + gap + top.descent + top.ascent

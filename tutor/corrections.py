@@ -55,9 +55,13 @@ def judge_reply(utterance: str, read: Problem, alternatives: Sequence[Problem] =
     if not u:
         return Reply("unclear")
     negative = bool(_NO.match(u))
-    fixed = correct(u, read, alternatives)
-    if fixed is not None and fixed.text != read.text:
-        return Reply("fixed", fixed)
+    # The fix applies to the reading it fits: "the bottom is 2" to the one with a fraction
+    # in it, when the tutor had gone on to ask about another ("then is it x - 4...?").
+    for k, candidate in enumerate((read, *alternatives)):
+        others = [a for j, a in enumerate((read, *alternatives)) if j != k]
+        fixed = correct(u, candidate, others)
+        if fixed is not None and fixed.text != read.text:
+            return Reply("fixed", fixed)
     if _YES.match(u) and not negative:
         return Reply("yes", read)
     return Reply("no") if negative else Reply("unclear")

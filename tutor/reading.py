@@ -153,6 +153,9 @@ def problems_from_rows(rows: Sequence[RowReading], source: str = "camera") -> Pa
     """The problems of a page's lines: numbered ones each on their own, else the one."""
     labelled = [(split_label(r.text)[0], r) for r in rows]
     numbers = [n for n, _ in labelled if n is not None]
+    if len(numbers) >= 2:
+        labelled, rows = _next_labels(labelled)
+        numbers = [n for n, _ in labelled if n is not None]
     lines = tuple(r.text for r in rows)
     if len(numbers) < 2:
         reading = _one_problem(list(rows), source)
@@ -179,6 +182,24 @@ def problems_from_rows(rows: Sequence[RowReading], source: str = "camera") -> Pa
         else:
             found.append(replace(reading, number=number))
     return PageReading(tuple(found), unread=tuple(unread), lines=lines)
+
+
+def _next_labels(
+    labelled: list[tuple[str | None, RowReading]],
+) -> tuple[list[tuple[str | None, RowReading]], list[RowReading]]:
+    """On a numbered sheet, a line starting with the next number and a dot is numbered
+    even when OCR lost the space after it ("4.6^2 + 2×5" after "3. ..." is number 4)."""
+    out: list[tuple[str | None, RowReading]] = []
+    last: str | None = None
+    for number, row in labelled:
+        if number is None and last is not None and last.isdigit():
+            expected = str(int(last) + 1)
+            m = re.match(rf"^\s*{expected}[.)]\s*(?=\S)", row.text)
+            if m:
+                number, row = expected, replace(row, text=f"{expected}. {row.text[m.end() :]}")
+        out.append((number, row))
+        last = number or last
+    return out, [r for _, r in out]
 
 
 def _one_problem(rows: list[RowReading], source: str) -> Reading | None:
