@@ -224,10 +224,13 @@ def _items_text(items: Sequence[LineItem], b: _Builder, doubts: list[Doubt]) -> 
     out: list[str] = []
     for k, item in enumerate(items):
         if isinstance(item, Run):
-            out.append(b.piece_text(item.piece, doubts))
+            # Spaced, so two pieces never run into one number ("1" "2" is not 12).
+            out.append(f" {b.piece_text(item.piece, doubts)} ")
         elif isinstance(item, Sup):
             exponent = b.piece_text(item.piece, doubts)
             if _EXPONENT.match(exponent):
+                if out:
+                    out[-1] = out[-1].rstrip()
                 out.append("^" + _wrap(exponent.replace("−", "-")))
                 if item.doubt > 0:
                     doubts.append(Doubt("exponent", item.doubt, f"a small raised {exponent}"))
