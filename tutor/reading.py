@@ -207,6 +207,7 @@ def _one_problem(rows: list[RowReading], source: str) -> Reading | None:
     make one, else the first line that looks like math (if that one cannot be read the
     answer is None, not some other line that happens to parse)."""
     candidates: list[RowReading] = []
+    stray: list[RowReading] = []  # short bits of math-ish ink that are no problem
     pending = ""
     for row in rows:
         line = row.text.strip()
@@ -219,15 +220,32 @@ def _one_problem(rows: list[RowReading], source: str) -> Reading | None:
         if _looks_like_math(rest):
             candidates.append(replace(row, text=f"{pending} {line}".strip()))
             pending = ""
+        elif not re.search(r"[A-Za-z]{3,}", rest):
+            stray.append(row)
     if not candidates:
         return None
+    reading = None
     for size in (3, 2):
         group = candidates[:size]
         if len(group) == size and all("=" in r.text for r in group):
             reading = _parse_rows(group, source, system=True)
             if reading is not None:
-                return reading
-    return _parse_rows(candidates[:1], source, system=False)
+                break
+    if reading is None:
+        reading = _parse_rows(candidates[:1], source, system=False)
+    if reading is not None and stray:
+        # A lone "x" or "3" above or below the problem: part of it the layout did not
+        # join (a numerator whose bar was not found), so the reading may lack it.
+        reading = _with_doubt(reading, Doubt("missing", 0.7, "ink near the problem not read"))
+    return reading
+
+
+def _with_doubt(reading: Reading, doubt: Doubt) -> Reading:
+    return replace(
+        reading,
+        confidence=round(reading.confidence * (1.0 - 0.6 * doubt.weight), 3),
+        doubts=(*reading.doubts, doubt),
+    )
 
 
 def _joined(texts: Sequence[str], system: bool) -> str:
