@@ -194,6 +194,12 @@ def ink_contrast(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     half = cv2.getStructuringElement(cv2.MORPH_RECT, (k // 2 | 1, k // 2 | 1))
     desk = cv2.morphologyEx(dark, cv2.MORPH_OPEN, half)
     if desk.any():
+        # The desk reaches the frame's border; the heart of a bold letter does not.
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(desk, connectivity=8)
+        x, y, bw, bh = (stats[:, i] for i in range(4))
+        at_border = (x <= 0) | (y <= 0) | (x + bw >= w) | (y + bh >= h)
+        at_border[0] = False
+        desk = at_border[labels].astype(np.uint8)
         contrast[cv2.dilate(desk, kernel, iterations=2) > 0] = 0.0
     out: NDArray[np.float32] = np.clip(contrast, 0.0, 1.0).astype(np.float32)
     return out
@@ -334,16 +340,19 @@ def _split_merged_bars(mask: NDArray[np.uint8], unit: float) -> NDArray[np.uint8
     out = mask.copy()
     for i in range(1, len(stats)):
         x, y, w, h, _area = stats[i]
-        if h < 1.7 * unit or w < 0.5 * unit or w > 6 * unit:
-            continue  # not a stack of two lines
+        if h < 1.25 * unit or w < 0.5 * unit or w > 6 * unit:
+            continue  # not a bar with a line of text on it
         own = labels[y : y + h, x : x + w] == i
-        span = own.sum(axis=1) >= 0.85 * w
-        middle = np.zeros(h, bool)
-        middle[int(0.25 * h) : int(0.75 * h)] = True
-        rows = np.nonzero(span & middle)[0]
-        if rows.size == 0 or rows.size > 0.25 * unit:
+        widths = own.sum(axis=1)
+        rows = np.nonzero(widths >= 0.85 * w)[0]
+        if rows.size == 0 or rows.size > 0.25 * unit or np.ptp(rows) > 0.25 * unit:
             continue
         top, bottom = int(rows.min()), int(rows.max())
+        # Text above or below the bar, narrower than it, for a good part of a letter.
+        above = widths[max(0, top - int(0.5 * unit)) : top]
+        below = widths[bottom + 1 : bottom + 1 + int(0.5 * unit)]
+        if not any(part.size and part.max() < 0.8 * w for part in (above, below)):
+            continue
         for cut in (top - 2, top - 1, bottom + 1, bottom + 2):
             if 0 <= cut < h:
                 out[y + cut, x : x + w][own[cut]] = 0
@@ -501,7 +510,51 @@ def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
         )
         found.append(stack)
         claimed |= {b.index for b in stack.blobs}
+    found += _barless_stacks(page, claimed, equals)
     return found, equals
+
+
+def _barless_stacks(page: Page, claimed: set[int], equals: set[int]) -> list[_Stack]:
+    """Fractions whose bar is too faint to survive (thin print, blur): a glyph right
+    above another, level with the signs beside them ("+" and "=" sit at the bar's
+    height). Two lines of a system have nothing between them, so they do not count.
+    The bar is made up between the two; the reading is less sure (doubt 0.3)."""
+    unit = page.text_height
+    glyphs = [
+        b
+        for b in page.blobs
+        if b.index not in claimed and _is_glyph(b, unit) and b.rect.h >= 0.5 * unit
+    ]
+    found: list[_Stack] = []
+    used: set[int] = set()
+    for a in glyphs:
+        for b in glyphs:
+            if a.index in used or b.index in used or a is b:
+                continue
+            ra, rb = a.rect, b.rect
+            overlap = min(ra.x1, rb.x1) - max(ra.x0, rb.x0)
+            gap = rb.y0 - ra.y1
+            if overlap < 0.6 * min(ra.w, rb.w) or not 0.05 * unit <= gap <= 0.7 * unit:
+                continue
+            middle = (ra.y1 + rb.y0) / 2
+            beside = [
+                o
+                for o in page.blobs
+                if o.index not in (a.index, b.index)
+                and abs(o.rect.cy - middle) <= 0.3 * unit
+                and 0
+                < min(abs(o.rect.x0 - max(ra.x1, rb.x1)), abs(min(ra.x0, rb.x0) - o.rect.x1))
+                <= 2.5 * unit
+                and (o.plus or o.index in equals or _is_stroke(o, unit))
+            ]
+            if not beside:
+                continue
+            x0, x1 = min(ra.x0, rb.x0), max(ra.x1, rb.x1)
+            y = round(middle)
+            bar = Blob(-1 - len(found), Rect(x0, y, x1, y + 1), 0)
+            found.append(_Stack(bar, [a], [b], 0.3))
+            used |= {a.index, b.index}
+    return found
 
 
 def _bar_doubt(
@@ -629,8 +682,8 @@ def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineIt
     raised: dict[int, float] = {}
     for i, b in enumerate(blobs):
         r = b.rect
-        if not _is_glyph(b, unit) or r.h > 0.9 * line_h or b.index in equals:
-            continue
+        if not _is_glyph(b, unit) or r.h > 0.9 * line_h or r.h < 0.4 * unit or b.index in equals:
+            continue  # (a colon's upper dot is raised too, but far smaller than a digit)
         lift = (baseline(r.cx) - r.y1) / line_h
         if lift < 0.3:
             continue
@@ -666,11 +719,6 @@ def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineIt
     k = 0
     while k < len(blobs):
         b = blobs[k]
-        if _is_flat(b, unit) and b.index not in equals and not _covers_other([b], blobs, unit):
-            flush()
-            items.append(Run(_piece([b], equals, unit)))  # a minus sign, read by its shape
-            k += 1
-            continue
         if b.index in equals:
             pair = [
                 o
@@ -763,12 +811,17 @@ def _is_flat(b: Blob, unit: float) -> bool:
     return r.w >= 1.4 * r.h and r.h < 0.3 * unit and r.w >= 0.25 * unit
 
 
+def _is_dot(b: Blob, unit: float) -> bool:
+    r = b.rect
+    return r.h < 0.35 * unit and r.w < 0.35 * unit and 0.6 <= r.w / max(r.h, 1) <= 1.6
+
+
 def _plus_shaped(own: NDArray[np.bool_]) -> bool:
     """A plus sign: about square, one bar across its middle row and one down its middle
     column, and nothing in its four corners (an x, a 4 or a t all fail one of these)."""
     h, w = own.shape
-    if h < 6 or not 0.75 <= w / h <= 1.33:
-        return False
+    if h < 6 or not 0.75 <= w / h <= 1.33 or own.mean() > 0.5:
+        return False  # a solid dot (a times sign) is no plus
     band_h, band_w = max(1, h // 5), max(1, w // 5)
     mid_rows = own[h // 2 - band_h : h // 2 + band_h + 1]
     mid_cols = own[:, w // 2 - band_w : w // 2 + band_w + 1]
@@ -793,6 +846,8 @@ def _symbol(blobs: list[Blob], equals: set[int], unit: float) -> str:
         return "-"  # a lone flat dash, however short
     if len(blobs) == 1 and blobs[0].plus:
         return "+"
+    if len(blobs) == 1 and _is_dot(blobs[0], unit):
+        return "·"  # a lone dot between two terms: the times sign some books print
     if len(blobs) == 2 and len(strokes) == 2 and all(b.index in equals for b in strokes):
         return "="
     if len(strokes) == 1 and len(others) == 2 and all(b.area < strokes[0].area for b in others):
