@@ -96,6 +96,9 @@ class Piece:
     # What the shape alone says it is, when it is one symbol drawn with strokes
     # ("-", "=", "+"); OCR reads a lone operator badly (a "+" comes back as "十").
     symbol: str = ""
+    # It starts with a dash standing alone in its columns: a minus sign, which OCR
+    # sometimes leaves out of a short piece ("- 72" read as "72").
+    leading_minus: bool = False
 
 
 @dataclass(frozen=True)
@@ -348,10 +351,12 @@ def _split_merged_bars(mask: NDArray[np.uint8], unit: float) -> NDArray[np.uint8
         if rows.size == 0 or rows.size > 0.25 * unit or np.ptp(rows) > 0.25 * unit:
             continue
         top, bottom = int(rows.min()), int(rows.max())
-        # Text above or below the bar, narrower than it, for a good part of a letter.
+        # Text above or below the bar, narrower than it all along (the bar overhangs its
+        # digits; the widest row of a 9 or an 8 has rows almost as wide next to it).
         above = widths[max(0, top - int(0.5 * unit)) : top]
         below = widths[bottom + 1 : bottom + 1 + int(0.5 * unit)]
-        if not any(part.size and part.max() < 0.8 * w for part in (above, below)):
+        sides = [part for part in (above, below) if part.size and part.max() > 0]
+        if not sides or any(part.max() >= 0.8 * w for part in sides):
             continue
         for cut in (top - 2, top - 1, bottom + 1, bottom + 2):
             if 0 <= cut < h:
@@ -502,6 +507,11 @@ def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
         ]
         if any(b.index in equals for b in numerator + denominator):
             continue  # an "=" right above or below: two lines of a system, not a fraction
+        if (
+            min(union_all([b.rect for b in part]).h for part in (numerator, denominator))
+            < 0.55 * unit
+        ):
+            continue  # a letter broken in three by faint print (a 9's bowl, stem and tail)
         widest = max(
             union_all([b.rect for b in numerator]).w, union_all([b.rect for b in denominator]).w
         )
@@ -523,7 +533,7 @@ def _barless_stacks(page: Page, claimed: set[int], equals: set[int]) -> list[_St
     glyphs = [
         b
         for b in page.blobs
-        if b.index not in claimed and _is_glyph(b, unit) and b.rect.h >= 0.5 * unit
+        if b.index not in claimed and _is_glyph(b, unit) and b.rect.h >= 0.6 * unit
     ]
     found: list[_Stack] = []
     used: set[int] = set()
@@ -802,7 +812,14 @@ def _left_neighbour(blobs: list[Blob], i: int, unit: float) -> Blob | None:
 
 def _piece(blobs: list[Blob], equals: set[int], unit: float) -> Piece:
     rect = union_all([b.rect for b in blobs])
-    return Piece(tuple(b.index for b in blobs), rect, _symbol(blobs, equals, unit))
+    first = min(blobs, key=lambda b: b.rect.x0)
+    leading_minus = (
+        len(blobs) > 1
+        and _is_flat(first, unit)
+        and first.index not in equals
+        and not _covers_other([first], blobs, unit)
+    )
+    return Piece(tuple(b.index for b in blobs), rect, _symbol(blobs, equals, unit), leading_minus)
 
 
 def _is_flat(b: Blob, unit: float) -> bool:

@@ -205,6 +205,8 @@ class _Builder:
         if not text:
             doubts.append(Doubt("unread", 1.0, "a part of the line could not be read"))
             return "?"
+        if piece.leading_minus and not re.match(r"[-−–—]", text):
+            text = f"- {text}"  # the dash on the page that OCR left out
         self.score = min(self.score, score)
         unit = self.page.text_height
         rects = [self.page.blob(i).rect for i in piece.blobs]
