@@ -37,7 +37,8 @@ def handwriting_score(page: Page) -> float:
             for item in row.items
             if isinstance(item, Run)
             for r in (page.blob(i).rect for i in item.piece.blobs)
-            if r.h >= 0.5 * unit and r.w <= 1.2 * r.h
+            # Not brackets or a 1 (thin, and a bracket reaches below the line).
+            if r.h >= 0.5 * unit and 0.45 * r.h <= r.w <= 1.2 * r.h
         ]
         if len(rects) < MIN_LETTERS:
             continue

@@ -175,11 +175,13 @@ def _turn(img: NDArray[np.float32], angle: float) -> NDArray[np.float32]:
     return np.asarray(out, np.float32)
 
 
-def level_page(rgb: NDArray[np.uint8]) -> Page:
-    """Ink contrast and blobs of the photo turned level; the rows are not found yet."""
+def level_page(rgb: NDArray[np.uint8], angle: float | None = None) -> Page:
+    """Ink contrast and blobs of the photo turned level (by `angle` degrees if given, else
+    by the tilt measured here); the rows are not found yet."""
     contrast = ink_contrast(rgb)
     mask = _clean_mask(_threshold(contrast))
-    angle = _skew_from_strokes(mask)
+    if angle is None:
+        angle = _skew_from_strokes(mask)
     if angle is None:
         angle = _skew_from_letters(_blobs(mask)) if mask.any() else None
     if angle is None:

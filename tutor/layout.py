@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from tutor.ink import Blob, Page, Rect, level_page, union_all
 
 __all__ = ["Blob", "Fraction", "LineItem", "Page", "Paren", "Piece", "Rect", "Row", "Run", "Sup"]
-__all__ += ["find_fractions", "find_rows", "level_page", "union_all"]
+__all__ += ["find_fractions", "find_rows", "level_page", "residual_tilt", "union_all"]
 
 # ------------------------------------------------------------------ items of a line
 
@@ -339,6 +339,24 @@ def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[i
     return Row(tuple(items), union_all([_item_rect(i) for i in items]))
 
 
+def residual_tilt(page: Page) -> float:
+    """Degrees the rows still lean by after levelling (0 when they are level or too short
+    to tell): the median over rows of their letters' baseline slope."""
+    unit = page.text_height
+    slopes = []
+    for row in page.rows:
+        blobs = [
+            page.blob(i) for item in row.items if isinstance(item, Run) for i in item.piece.blobs
+        ]
+        xs = [
+            b.rect.cx for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
+        ]
+        if len(xs) >= 3 and max(xs) - min(xs) > 3 * unit:
+            baseline, _ = _baseline(blobs, unit)
+            slopes.append(math.degrees(math.atan(baseline(1.0) - baseline(0.0))))
+    return float(np.median(slopes)) if slopes else 0.0
+
+
 def _item_rect(item: LineItem) -> Rect:
     return item.piece.rect if isinstance(item, Run | Sup) else item.rect
 
@@ -444,7 +462,12 @@ def _covers_other(pair: list[Blob], blobs: list[Blob], unit: float) -> bool:
 def _baseline(blobs: list[Blob], unit: float) -> tuple[Callable[[float], float], float]:
     """The line the letters sit on (as y for an x: a page levelled to a degree or two
     still leans) and the letters' height."""
-    body = [b for b in blobs if _is_glyph(b, unit) and b.rect.h >= 0.55 * unit]
+    # Letters and digits of full height: a raised ², a + or a × would lift the line, and
+    # brackets or descenders (taller than a digit) would drop it.
+    body = [b for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit]
+    if body:
+        tall = float(np.percentile([b.rect.h for b in body], 75))
+        body = [b for b in body if b.rect.h >= 0.8 * tall]
     if not body:
         bottom = float(max(b.rect.y1 for b in blobs))
         return (lambda _x: bottom), max(bottom - min(b.rect.y0 for b in blobs), 0.5 * unit)
@@ -459,7 +482,7 @@ def _baseline(blobs: list[Blob], unit: float) -> tuple[Callable[[float], float],
             for j in range(i + 1, len(xs))
             if abs(xs[j] - xs[i]) > 0.5 * unit
         ]
-        slope = float(np.clip(np.median(pairs), -0.05, 0.05)) if pairs else 0.0
+        slope = float(np.clip(np.median(pairs), -0.2, 0.2)) if pairs else 0.0
     offset = float(np.median(ys - slope * xs))
     top = float(np.median([b.rect.y0 for b in body]))
     line_h = max(offset + slope * float(np.median(xs)) - top, 0.5 * unit)

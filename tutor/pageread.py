@@ -199,6 +199,8 @@ class _Builder:
         # Ideographs are the recogniser guessing at a speck (no homework has them); its
         # "十" and "一" are a lone plus and minus.
         text = _CJK.sub("", text.translate(_SIGN_FIXES)).strip()
+        # A letter x next to a bracket read as a times sign: "4(× - 6)".
+        text = re.sub(r"(?<=\()\s*×|×\s*(?=\))", "x", text)
         if _LONE_LETTER.match(text):
             # A letter alone scores low (x or ×?) where the line around it settles it.
             score = max(score, 0.9)

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tutor.handwriting import handwriting_score
-from tutor.layout import Page, find_rows, level_page
+from tutor.layout import Page, find_rows, level_page, residual_tilt
 from tutor.mathread import normalize_ocr, parse_problem, problem_from_lines, strip_instructions
 from tutor.pageread import Doubt, ReadText, RowReading, read_pieces, row_reading
 from tutor.problems import Problem
@@ -116,6 +116,12 @@ async def read_page(
 def _analyse(rgb: NDArray[np.uint8]) -> Page:
     page = level_page(rgb)
     page.rows = find_rows(page)
+    tilt = residual_tilt(page)
+    if abs(tilt) > 1.0:
+        # The first measure of the tilt was off (few strokes, few letters side by side):
+        # the rows found say by how much; level again and find them again.
+        page = level_page(rgb, angle=page.angle + tilt)
+        page.rows = find_rows(page)
     page.handwriting = handwriting_score(page)
     return page
 
