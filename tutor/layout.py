@@ -184,7 +184,7 @@ def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
             continue  # an "=" right above or below: two lines of a system, not a fraction
         if (
             min(union_all([b.rect for b in part]).h for part in (numerator, denominator))
-            < 0.55 * unit
+            < 0.6 * unit
         ):
             continue  # a letter broken in three by faint print (a 9's bowl, stem and tail)
         widest = max(
@@ -303,16 +303,25 @@ def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[i
     unit = page.text_height
     if not fracs and not any(_is_glyph(b, unit) and b.rect.h >= 0.5 * unit for b in blobs):
         return None  # specks and stray strokes, not a line of text
-    fraction_items = [
-        Fraction(
-            tuple(_line_items(f.numerator, equals, unit)),
-            tuple(_line_items(f.denominator, equals, unit)),
-            f.bar.rect,
-            union_all([b.rect for b in f.blobs]),
-            f.doubt,
+    # A stacked fraction stands about twice as tall as the letters beside it; one no
+    # taller than them is more likely a letter that faint print broke into pieces.
+    beside = [b.rect.h for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h]
+    letter_h = float(np.median(beside)) if beside else 0.0
+    fraction_items = []
+    for f in fracs:
+        rect = union_all([b.rect for b in f.blobs if b.index >= 0] + [f.bar.rect])
+        doubt = f.doubt
+        if letter_h and rect.h < 1.6 * letter_h:
+            doubt = max(doubt, 0.8)
+        fraction_items.append(
+            Fraction(
+                tuple(_line_items(f.numerator, equals, unit)),
+                tuple(_line_items(f.denominator, equals, unit)),
+                f.bar.rect,
+                rect,
+                doubt,
+            )
         )
-        for f in fracs
-    ]
     parens: list[Paren] = []
     if fraction_items:
         tall = max(f.rect.h for f in fraction_items)
