@@ -305,7 +305,9 @@ def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[i
         return None  # specks and stray strokes, not a line of text
     # A stacked fraction stands about twice as tall as the letters beside it; one no
     # taller than them is more likely a letter that faint print broke into pieces.
-    beside = [b.rect.h for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h]
+    beside = [
+        b.rect.h for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
+    ]
     letter_h = float(np.median(beside)) if beside else 0.0
     fraction_items = []
     for f in fracs:
