@@ -170,11 +170,13 @@ class TutorScenario(Scenario):
             return
         if self._pending is not None and await self._answer_pending(text, out):
             return
-        pick = named_problem(text)
+        intent = classify(text)
+        # "Number three" or "the second one" picks a problem of a sheet; "I think the
+        # first one is zero" is an answer about the current one.
+        pick = named_problem(text) if intent != "answer" else None
         if pick is not None:
             await self._pick_problem(pick, out)
             return
-        intent = classify(text)
         logger.debug("tutor intent %s for %r", intent, text)
         # A page that looks different may hold a new problem, or the same one from a new
         # angle; only the text can tell, so it is read before answering.
