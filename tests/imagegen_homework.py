@@ -121,7 +121,7 @@ def stacked_x(rng: random.Random) -> Problem:
     a = rng.choice([3, 5, 7])  # (k x + b)/a = c
     k = rng.choice([2, 3])
     x = rng.randint(1, 6)
-    b = rng.choice([i for i in range(1, 9)])
+    b = rng.choice(list(range(1, 9)))
     while (k * x + b) % a:
         b += 1
     top_plain, top_print = _linear([(k, "x"), (b, "")], m)
