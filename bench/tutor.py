@@ -1,16 +1,17 @@
 """The tutor's reading and solving over generated problem photos, and its response time.
 
-    .venv/bin/python -m bench.tutor [--photos 100] [--calls 5]
+    .venv/bin/python -m bench.tutor [--per-kind 20] [--calls 5]
 
-1. Reading and solving: `--photos` printed problems of every kind, each drawn
-   as a phone photo (tilt, blur, noise, uneven light, lined paper), go
-   through the embedded OCR and the math reader. read% = the reader gives the
-   printed problem; solved% = the CAS-checked plan ends at sympy's own answer;
-   wrong steps = plans whose chain of steps fails the CAS check (must be 0).
-   Baseline in the same run: the same problems typed as text (no camera).
-2. Response time through real calls to `omnilive serve`: "help me solve
-   this" with the problem on camera -> first assistant audio and -> the first
-   `tutor.step`; baseline: the same problem typed ("solve ...").
+1. Reading and solving (bench/tutor_reading.py): `--per-kind` phone photos of every
+   kind of printed problem (today's kinds, stacked fractions numeric and with x, powers
+   as a raised 2 and as ², mixed numbers, two- and three-line systems, sheets of 3-6
+   numbered problems, hand-lettered pages; several faces, white, lined and grey paper,
+   tilt, blur, noise, shading), read by the layout reader and by today's reader
+   (whole-frame OCR, first math line) in the same run: per kind read %, asked %, solved %
+   and confidently wrong %. CPU-bound, not timing-sensitive.
+2. Response time through real calls to `omnilive serve`: "help me solve this" with the
+   problem on camera -> first assistant audio and -> the first `tutor.step`; baseline:
+   the same problem typed ("solve ..."). Timing-sensitive: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -18,79 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import time
-from collections import Counter
 
 import httpx
 
 from bench.common import ms, percentile, server_process
+from bench.tutor_reading import reading
 from clients.python.client import CallClient, StillImageTrack
-from tests.imagegen import printed_problem_set, random_style, render_problem
-from tutor.mathread import parse_problem, problem_from_lines
-from tutor.problems import Problem
-from tutor.steps import PlanError, plan, verify_chain
-
-
-def _same(read: Problem | None, expected: Problem | None) -> bool:
-    # Text, not kind: "15% of 80" read off the page is a percentage, while its plain
-    # form typed back ("15/100*80") is just a fraction; both are the same problem.
-    return (
-        read is not None
-        and expected is not None
-        and read.text.replace(" ", "") == expected.text.replace(" ", "")
-    )
-
-
-def _solved(problem: Problem) -> tuple[bool, bool]:
-    """(solved, had a wrong step)."""
-    try:
-        steps = plan(problem)
-    except PlanError:
-        return False, False
-    ok = verify_chain(problem, steps)
-    return ok, not ok
-
-
-def reading(photos: int, seed: int) -> None:
-    from model.embedded.ocr import OcrEngine
-
-    engine = OcrEngine()
-    rng = random.Random(seed)
-    problems = printed_problem_set(photos, seed=seed)
-    read = solved = wrong = typed_solved = typed_wrong = 0
-    misses: Counter[str] = Counter()
-    ocr_ms: list[float] = []
-    for i, (plain, lines) in enumerate(problems):
-        expected = parse_problem(plain)
-        ok, bad = _solved(expected) if expected is not None else (False, False)
-        typed_solved += ok
-        typed_wrong += bad
-        image = render_problem(lines, random_style(rng), seed=seed + i)
-        started = time.perf_counter()
-        text_lines = [line.text for line in engine.read(image)]
-        ocr_ms.append(1000 * (time.perf_counter() - started))
-        got = problem_from_lines(text_lines)
-        if _same(got, expected):
-            read += 1
-            assert got is not None
-            ok, bad = _solved(got)
-            solved += ok
-            wrong += bad
-        else:
-            misses[expected.kind if expected else "unparsable"] += 1
-    n = len(problems)
-    print(f"photos: {n} (every kind, random fonts/tilt/blur/noise/light/lined paper)")
-    print(f"{'':24} {'camera photos':>14} {'typed baseline':>15}")
-    print(f"{'read':24} {100 * read / n:13.0f}% {100.0:14.0f}%")
-    print(f"{'solved (CAS-checked)':24} {100 * solved / n:13.0f}% {100 * typed_solved / n:14.0f}%")
-    print(f"{'plans with a wrong step':24} {wrong:14d} {typed_wrong:15d}")
-    print(
-        f"OCR per photo: median {statistics.median(ocr_ms):.0f} ms, "
-        f"p95 {percentile(ocr_ms, 95):.0f} ms"
-    )
-    if misses:
-        print("misread by kind:", dict(misses))
+from tests.imagegen import random_style, render_problem
 
 
 async def _one_call(url: str, image: object, ask: str) -> tuple[float | None, float | None]:
@@ -134,12 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--photos", type=int, default=100)
+    parser.add_argument("--per-kind", type=int, default=20, help="photos per kind (0: skip)")
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
-    if args.photos:
-        reading(args.photos, args.seed)
+    if args.per_kind:
+        reading(args.per_kind, args.seed)
     if args.calls:
         responses(args.calls)
 

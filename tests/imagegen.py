@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from tests.imagegen_math import MathFonts, has_markup, layout_line, plain_text_of
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 # The faces a worksheet is plausibly printed in; the ExtraLight and Condensed cuts
@@ -56,6 +60,8 @@ class Style:
     noise: float  # gaussian noise sigma 0..12
     lined_paper: bool  # light blue horizontal rules + a red margin line
     light: float  # uneven lighting strength 0..0.4
+    grey_paper: bool = False  # recycled grey paper: less contrast between ink and page
+    hand: bool = False  # hand-lettered with a pen instead of printed in `font`
 
 
 CLEAN = Style(
@@ -131,8 +137,16 @@ def render_problem(
     paper = (246 + min(tint, 9), 244 + min(tint, 11), 236 + tint)
     draw.rectangle(sheet, fill=paper)
 
+    if style.grey_paper:
+        grey = rng.randint(188, 214)
+        paper = (grey + 4, grey + 2, grey - 4)
+        draw.rectangle(sheet, fill=paper)
+
     sheet_w = sheet[2] - sheet[0]
     sheet_h = sheet[3] - sheet[1]
+    if style.hand or any(has_markup(line) for line in lines):
+        _draw_typeset(img, draw, lines, style, sheet, rng)
+        return _photographed(img, style, desk, width, height, seed, rng)
     font = _fit_font(lines, style, int(sheet_w * 0.86), int(sheet_h * 0.8))
     line_h = int(font.size * 1.6)
     block_h = line_h * len(lines)
@@ -157,7 +171,149 @@ def render_problem(
     ink = (ink_level, ink_level, ink_level + rng.randint(0, 20))
     for i, line in enumerate(lines):
         draw.text((left, top + i * line_h), line, font=font, fill=ink)
+    return _photographed(img, style, desk, width, height, seed, rng)
 
+
+def _draw_typeset(
+    img: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    lines: Sequence[str],
+    style: Style,
+    sheet: tuple[int, int, int, int],
+    rng: random.Random,
+) -> None:
+    """Lines with stacked fractions, superscripts or tall parentheses (see
+    tests/imagegen_math.py), or hand-lettered lines, placed on the sheet."""
+    sheet_w, sheet_h = sheet[2] - sheet[0], sheet[3] - sheet[1]
+    size = style.size
+    fraction_scale = rng.choice((0.8, 0.9, 1.0))
+    while True:
+        fonts = MathFonts(lambda px: _font(style.font, px), size, fraction_scale)
+        rows = [layout_line(line, fonts) for line in lines]
+        heights = [(max(b.ascent for b in row), max(b.descent for b in row)) for row in rows if row]
+        block_w = max(sum(b.width for b in row) for row in rows)
+        gap = 0.6 * size
+        block_h = sum(a + d for a, d in heights) + gap * (len(heights) - 1)
+        if (block_w <= sheet_w * 0.86 and block_h <= sheet_h * 0.8) or size <= 14:
+            break
+        size -= 2
+    left = sheet[0] + (sheet_w - block_w) / 2 + rng.randint(-20, 20)
+    left = max(sheet[0] + 8, min(left, sheet[2] - block_w - 8))
+    top = sheet[1] + (sheet_h - block_h) / 2 + rng.randint(-25, 25)
+    top = max(sheet[1] + 4, min(top, sheet[3] - block_h - 4))
+    baselines = []
+    y = top
+    for ascent, descent in heights:
+        baselines.append(y + ascent)
+        y += ascent + descent + gap
+
+    if style.lined_paper:
+        pitch = int(size * 1.6)
+        first = int(baselines[0] + max(2, size // 10))
+        ry = first - pitch * ((first - sheet[1]) // pitch)
+        while ry < sheet[3]:
+            draw.line([(sheet[0], ry), (sheet[2], ry)], fill=(160, 190, 230), width=2)
+            ry += pitch
+        mx = sheet[0] + min(int(sheet_w * 0.12), max(10, int(left) - sheet[0] - 14))
+        draw.line([(mx, sheet[1]), (mx, sheet[3])], fill=(225, 120, 120), width=2)
+
+    ink_level = rng.randint(10, 45)
+    ink = (ink_level, ink_level, ink_level + rng.randint(0, 20))
+    for line, row, baseline in zip(lines, rows, baselines, strict=True):
+        if style.hand:
+            _hand_letter(img, line, left, baseline, size, ink, rng)
+            continue
+        x = left
+        for box in row:
+            box.draw(draw, x, baseline, ink)
+            x += box.width
+
+
+# Pen lettering: OpenCV's Hershey script face, every letter nudged, resized and the whole
+# line warped a little, as no two handwritten letters are alike.
+_HAND_FACES = (cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
+_HAND_ASCII = str.maketrans({"\u2212": "-", "\u00d7": "x", "\u00f7": ":", "\u00b2": "2"})
+
+
+def _hand_glyphs(line: str) -> list[tuple[str, bool]]:
+    """(character, raised) pairs of a markup line; a fraction is written inline, a/b."""
+    out: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(line):
+        if line.startswith("^{", i):
+            end = line.index("}", i)
+            out.extend((ch, True) for ch in line[i + 2 : end])
+            i = end + 1
+            continue
+        out.extend((ch, False) for ch in plain_text_of(line[i]))
+        i += 1
+    return out
+
+
+def _hand_letter(
+    img: Image.Image,
+    line: str,
+    left_edge: float,
+    baseline: float,
+    size: int,
+    ink: tuple[int, int, int],
+    rng: random.Random,
+) -> None:
+    face = rng.choice(_HAND_FACES)
+    scale = size / 30.0
+    thickness = max(1, round(size / 18))
+    inline = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", line)
+    glyphs = _hand_glyphs(inline.replace("\\(", "(").replace("\\)", ")"))
+    pad = size
+    width = int(size * 1.2 * len(glyphs)) + 3 * pad
+    layer = np.zeros((5 * size, width), np.uint8)
+    x, base = float(pad), 3.0 * size
+    slope = rng.uniform(-0.04, 0.04)
+    for ch, raised in glyphs:
+        if ch == " ":
+            x += size * 0.35
+            continue
+        k = scale * rng.uniform(0.75, 1.25) * (0.6 if raised else 1.0)
+        dy = rng.gauss(0.0, size * 0.1) + slope * (x - pad) - (size * 0.45 if raised else 0.0)
+        glyph = ch.translate(_HAND_ASCII)
+        (w, h), _ = cv2.getTextSize(glyph, face, k, thickness)
+        # Each letter on its own patch, leaned by its own angle, then added to the line.
+        patch = np.zeros((3 * size, w + size), np.uint8)
+        cv2.putText(patch, glyph, (size // 2, 2 * size), face, k, 255, thickness, cv2.LINE_AA)
+        lean = cv2.getRotationMatrix2D((size / 2 + w / 2, 2 * size - h / 2), rng.gauss(0, 10), 1.0)
+        patch = np.asarray(cv2.warpAffine(patch, lean, patch.shape[::-1]), np.uint8)
+        top, left = int(base + dy) - 2 * size, int(x) - size // 2
+        view = layer[top : top + patch.shape[0], left : left + patch.shape[1]]
+        np.maximum(view, patch[: view.shape[0], : view.shape[1]], out=view)
+        x += w + rng.uniform(0.0, size * 0.15)
+    layer = _wobble(layer[:, : int(x) + pad], size, rng)
+    stamp = Image.fromarray(layer)
+    colour = Image.new("RGB", stamp.size, ink)
+    img.paste(colour, (int(left_edge - pad), int(baseline - 3 * size)), stamp)
+
+
+def _wobble(layer: NDArray[np.uint8], size: int, rng: random.Random) -> NDArray[np.uint8]:
+    """A smooth random displacement, so straight strokes bend like a pen's."""
+    h, w = layer.shape
+    field_rng = np.random.default_rng(rng.randrange(1 << 30))
+    dx = cv2.GaussianBlur(field_rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), size / 3)
+    dy = cv2.GaussianBlur(field_rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), size / 3)
+    amp = size * 0.06 / max(float(np.abs(dx).max()), float(np.abs(dy).max()), 1e-6)
+    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = cv2.remap(layer, xx + amp * dx, yy + amp * dy, cv2.INTER_LINEAR)
+    return np.asarray(out, np.uint8)
+
+
+def _photographed(
+    img: Image.Image,
+    style: Style,
+    desk: tuple[int, ...],
+    width: int,
+    height: int,
+    seed: int,
+    rng: random.Random,
+) -> NDArray[np.uint8]:
+    """The printed sheet as the phone's camera sees it: tilted, blurred, shaded, noisy."""
     if style.rotation:
         img = img.rotate(style.rotation, resample=Image.Resampling.BICUBIC, fillcolor=desk)  # type: ignore[arg-type]
     if style.blur > 0:

@@ -164,7 +164,7 @@ def _parse(text: str, source: str) -> Problem | None:
     if re.search(r"[a-z]{3,}", s.replace("sqrt", "")):
         return None  # leftover words: not (only) math
     parts = [p.strip() for p in re.split(r"[;,\n]", s) if p.strip()]
-    if len(parts) == 2 and all(re.search(r"[=<>]", p) for p in parts):
+    if len(parts) in (2, 3) and all(re.search(r"[=<>]", p) for p in parts):
         return _system(parts, source)
     if len(parts) != 1:
         return None
@@ -213,7 +213,8 @@ def _system(parts: list[str], source: str) -> Problem | None:
         eqs.append(sp.expand(to_sympy(left) - to_sympy(right)))
         texts.append(f"{render_plain(left)} = {render_plain(right)}")
     variables = sorted(set().union(*(e.free_symbols for e in eqs)), key=str)
-    if len(variables) != 2 or any(sp.Poly(e, *variables).total_degree() != 1 for e in eqs):
+    # As many unknowns as equations: two lines in x and y, or three in x, y and z.
+    if len(variables) != len(eqs) or any(sp.Poly(e, *variables).total_degree() != 1 for e in eqs):
         return None
     matrix = sp.Matrix([[e.coeff(v) for v in variables] for e in eqs])
     if matrix.det() == 0:
@@ -325,3 +326,8 @@ def problem_from_speech(utterance: str) -> Problem | None:
     math = words_to_math(s)
     math = re.sub(r"\s*\bplease\b\s*", " ", math).strip()
     return parse_problem(math, source="text")
+
+
+def strip_instructions(text: str) -> tuple[str | None, str]:
+    """ "Solve for x: 2x + 3 = 11" -> ("solve", "2x + 3 = 11"); see `_strip_instructions`."""
+    return _strip_instructions(text)

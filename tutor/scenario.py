@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import io
 import logging
 import time
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from numpy.typing import NDArray
 from model.base import OmniModel
 from model.dialogue import DialogueRequest
 from model.emotion import FRUSTRATED, EmotionState
+from model.image import decode_image
 from model.scenario import (
     ResponseSink,
     Scenario,
@@ -32,12 +32,13 @@ from model.scenario import (
     model_answer,
     with_client,
 )
-from model.types import TextLine
 from tutor import dialogue
 from tutor.answers import Check, check_answer
+from tutor.corrections import Pick, judge_reply, named_problem
 from tutor.intents import classify
-from tutor.mathread import parse_problem, problem_from_lines, problem_from_speech
+from tutor.mathread import parse_problem, problem_from_speech
 from tutor.problems import Problem, Step
+from tutor.reading import PageReading, Reading, read_page
 from tutor.speech import speak_math
 from tutor.steps import PlanError, plan
 from tutor.vision import StillnessTracker, different_page, page_signature, sharpness
@@ -59,6 +60,16 @@ HOLD_CLOSER = (
     "then say help me again."
 )
 NO_PROBLEM = "Point your camera at the problem and say: help me with this."
+HANDWRITTEN = (
+    "This page looks handwritten, and I can't read handwriting reliably. "
+    "Please read the problem out loud to me, for example: two x plus three equals eleven."
+)
+#: Why a reading is unsure, in words, by the kind of its strongest doubt.
+DOUBT_WORDS = {
+    "bar": "I'm not sure whether a line is a fraction bar or a minus sign.",
+    "exponent": "I'm not sure about a small raised mark.",
+    "repair": "Some of the print is unclear.",
+}
 
 
 @dataclasses.dataclass
@@ -84,6 +95,11 @@ class TutorScenario(Scenario):
         self._problem_signature: NDArray[np.float32] | None = None
         self._page_changed = False
         self._last_said = ""
+        # A reading the tutor was unsure of and asked about; the next turn answers it.
+        self._pending: Reading | None = None
+        # The last sheet of several problems read, and the problems finished so far.
+        self._sheet: PageReading | None = None
+        self._done: set[str] = set()
         self.emotion: EmotionState | None = None
         self._frustrated_s = 0.0
         self._last_adapted = -1e9
@@ -157,18 +173,23 @@ class TutorScenario(Scenario):
         transcript = await self.hear(turn, out)
         text = transcript.text if transcript is not None else (turn.text or "")
         if turn.images:
-            problem = await self._read_image_bytes(turn.images[-1])
-            if problem is None:
-                await self._say(out, HOLD_CLOSER)
-                return
-            await self._start_problem(dataclasses.replace(problem, source="image"), out)
+            page = await self._read_image_bytes(turn.images[-1])
+            await self._take_page(page, out, named_problem(text))
             return
         if not text.strip():
             if turn.audio is None:
                 # response.create with nothing typed: read the camera now.
                 await self._read_camera(out)
             return
+        if self._pending is not None and await self._answer_pending(text, out):
+            return
         intent = classify(text)
+        # "Number three" or "the second one" picks a problem of a sheet; "I think the
+        # first one is zero" is an answer about the current one.
+        pick = named_problem(text) if intent != "answer" else None
+        if pick is not None:
+            await self._pick_problem(pick, out)
+            return
         logger.debug("tutor intent %s for %r", intent, text)
         # A page that looks different may hold a new problem, or the same one from a new
         # angle; only the text can tell, so it is read before answering.
@@ -201,20 +222,106 @@ class TutorScenario(Scenario):
         else:
             await self._check(text, out)
 
-    async def _read_camera(self, out: ResponseSink) -> None:
+    async def _read_camera(self, out: ResponseSink, pick: Pick | None = None) -> None:
         frame = self._best_frame()
         if frame is None:
             await self._say(
                 out, "I can't see the camera. Point it at your homework and say help me again."
             )
             return
-        problem = await self._read_rgb(frame.rgb, source="camera")
-        if problem is None:
+        page = await self._read_rgb(frame.rgb, source="camera")
+        if page.problems:
+            self._problem_signature = await asyncio.to_thread(page_signature, frame.rgb)
+            self._page_changed = False
+        await self._take_page(page, out, pick)
+
+    async def _take_page(self, page: PageReading, out: ResponseSink, pick: Pick | None) -> None:
+        """Start on what a photo shows: the one problem, or on a sheet the one the student
+        named (else the first not done yet), after saying how many there are."""
+        if page.handwritten:
+            await self._say(out, HANDWRITTEN)
+            return
+        if not page.problems:
             await self._say(out, HOLD_CLOSER)
             return
-        self._problem_signature = await asyncio.to_thread(page_signature, frame.rgb)
-        self._page_changed = False
-        await self._start_problem(problem, out)
+        lead = ""
+        if page.is_sheet:
+            self._sheet = page
+            lead = f"I see {page.count} problems on this page. "
+        chosen = self._choose(page, pick)
+        if chosen is None:
+            numbers = ", ".join(r.number or "?" for r in page.problems)
+            await self._say(out, f"{lead}I can read problems {numbers}. Which one shall we do?")
+            return
+        if page.is_sheet and chosen.number:
+            lead += f"Let's do number {chosen.number}. "
+        await self._offer(chosen, out, lead)
+
+    def _choose(self, page: PageReading, pick: Pick | None) -> Reading | None:
+        problems = page.problems
+        if pick is not None and pick.number is not None:
+            return page.numbered(pick.number)
+        if pick is not None and pick.position is not None:
+            numbers = [*(r.number for r in problems), *page.unread]
+            if page.is_sheet and all(n is not None and n.isdigit() for n in numbers):
+                # "the second one" on a sheet numbered 1., 2., 3.: its number.
+                ordered = sorted(problems, key=lambda r: int(r.number or 0))
+            else:
+                ordered = list(problems)
+            k = pick.position - 1 if pick.position > 0 else len(ordered) - 1
+            return ordered[k] if 0 <= k < len(ordered) else None
+        fresh = [r for r in problems if r.problem.text not in self._done]
+        return fresh[0] if fresh else problems[0]
+
+    async def _pick_problem(self, pick: Pick, out: ResponseSink) -> None:
+        """ "Number three": from the sheet already read if the page has not moved."""
+        if self._sheet is not None and not self._page_changed:
+            await self._take_page(self._sheet, out, pick)
+        else:
+            await self._read_camera(out, pick)
+
+    async def _offer(self, reading: Reading, out: ResponseSink, lead: str = "") -> None:
+        """Solve a sure reading; say an unsure one and ask before solving it."""
+        if reading.certain:
+            await self._start_problem(reading.problem, out, reading=reading, lead=lead)
+            return
+        self._pending = reading
+        out.event("tutor.problem", self._problem_event(reading))
+        doubt = max(reading.doubts, key=lambda d: d.weight, default=None)
+        why = DOUBT_WORDS.get(doubt.kind, "Part of it is hard to read.") if doubt else ""
+        question = f"{lead}I read {speak_math(reading.problem.text)}. {why} Is that right?"
+        await self._say(out, " ".join(question.split()))
+
+    async def _answer_pending(self, text: str, out: ResponseSink) -> bool:
+        """The student's yes, no or fix for the reading the tutor asked about; False when
+        the turn is about something else (the reading is then dropped)."""
+        pending = self._pending
+        assert pending is not None
+        reply = await asyncio.to_thread(judge_reply, text, pending.problem, pending.alternatives)
+        if reply.verdict in ("yes", "fixed") and reply.problem is not None:
+            self._pending = None
+            sure = dataclasses.replace(
+                pending, problem=reply.problem, confidence=1.0, alternatives=()
+            )
+            lead = "Great. " if reply.verdict == "yes" else "Thanks, I've fixed it. "
+            await self._start_problem(reply.problem, out, reading=sure, lead=lead)
+            return True
+        if reply.verdict == "no":
+            if pending.alternatives:
+                other, *rest = pending.alternatives
+                self._pending = dataclasses.replace(
+                    pending, problem=other, alternatives=(*rest, pending.problem)
+                )
+                await self._say(out, f"Is it {speak_math(other.text)} then?")
+            else:
+                await self._say(
+                    out,
+                    "Then tell me what to fix, for example: the bottom is four, or read me "
+                    "the whole problem.",
+                )
+            return True
+        self._pending = None
+        return False
 
     async def _new_problem_on_camera(self, out: ResponseSink) -> bool:
         """Start the problem now on camera if it is not the current one; True if started."""
@@ -222,49 +329,64 @@ class TutorScenario(Scenario):
         frame = self._best_frame()
         if frame is None:
             return False
-        problem = await self._read_rgb(frame.rgb, source="camera")
+        page = await self._read_rgb(frame.rgb, source="camera")
         self._problem_signature = await asyncio.to_thread(page_signature, frame.rgb)
-        if problem is None or (self.problem is not None and problem.text == self.problem.text):
+        known = self.problem.text if self.problem is not None else None
+        if not page.problems or any(r.problem.text == known for r in page.problems):
             return False
-        await self._start_problem(problem, out)
+        await self._take_page(page, out, None)
         return True
 
-    async def _read_rgb(self, rgb: NDArray[np.uint8], source: str) -> Problem | None:
+    async def _read_rgb(self, rgb: NDArray[np.uint8], source: str) -> PageReading:
         started = time.perf_counter()
-        lines: list[TextLine] = await self.session.read_text(rgb)
-        # sympy and OpenCV (tens of ms, more on a busy server) stay off the event loop,
-        # where they would stall every call's audio at once.
-        problem = await asyncio.to_thread(
-            problem_from_lines, [line.text for line in lines], source=source
+        # The layout reader's OpenCV and sympy work runs in worker threads, and the
+        # session's read_text off the loop: nothing here stalls the calls' audio.
+        page = await read_page(
+            rgb, self.session.read_text, vision=self.model.capabilities.vision, source=source
         )
         logger.info(
             "tutor read %r -> %s in %.0f ms",
-            [line.text for line in lines],
-            problem.text if problem else None,
+            list(page.lines),
+            [(r.number, r.problem.text, r.confidence) for r in page.problems]
+            or ("handwritten" if page.handwritten else None),
             1000 * (time.perf_counter() - started),
         )
-        return problem
+        return page
 
-    async def _read_image_bytes(self, data: bytes) -> Problem | None:
-        rgb = await asyncio.to_thread(_decode_image, data)
+    async def _read_image_bytes(self, data: bytes) -> PageReading:
+        rgb = await asyncio.to_thread(decode_image, data)
         if rgb is None:
-            return None
+            return PageReading()
         return await self._read_rgb(rgb, source="image")
 
-    async def _start_problem(self, problem: Problem, out: ResponseSink) -> None:
+    def _problem_event(self, reading: Reading) -> dict[str, object]:
+        """`tutor.problem`: the reading with its confidence and alternatives, and where
+        it sits on a sheet of several problems."""
+        event = reading.as_event()
+        sheet = self._sheet
+        if reading.number is not None and sheet is not None and sheet.numbered(reading.number):
+            event["sheet"] = {"number": reading.number, "count": sheet.count}
+        return event
+
+    async def _start_problem(
+        self, problem: Problem, out: ResponseSink, *, reading: Reading | None = None, lead: str = ""
+    ) -> None:
+        self._pending = None
+        event = self._problem_event(reading if reading is not None else Reading(problem))
         try:
             steps = await asyncio.to_thread(plan, problem)
         except PlanError as exc:
             logger.info("tutor cannot plan %s: %s", problem.text, exc)
-            out.event("tutor.problem", problem.as_event())
+            out.event("tutor.problem", event)
             await self._say(
                 out,
-                f"I read {speak_math(problem.text)}, but I can't solve that kind of problem yet.",
+                f"{lead}I read {speak_math(problem.text)}, but I can't solve that kind of "
+                "problem yet.",
             )
             return
         self.problem, self.steps, self.next_index = problem, steps, 0
-        out.event("tutor.problem", problem.as_event())
-        intro = f"I see: {speak_math(problem.text)}. Let's work through it together."
+        out.event("tutor.problem", event)
+        intro = f"{lead}I see: {speak_math(problem.text)}. Let's work through it together."
         await self._say(out, intro)
         await self._next_step(out)
 
@@ -284,6 +406,7 @@ class TutorScenario(Scenario):
                 out, f"{step.spoken} In other words: {step.hint} Take your time, you're doing fine."
             )
         elif step.final:
+            self._finished()
             await self._say(out, f"{step.spoken} Well done, that's the answer.")
         else:
             await self._say(out, f"{step.spoken} What would you do next?")
@@ -309,6 +432,7 @@ class TutorScenario(Scenario):
         if not remaining:
             await self._say(out, "We've already finished this one.")
             return
+        self._finished()
         for step in remaining:
             out.event("tutor.step", step.as_event())
             self.next_index += 1
@@ -342,6 +466,13 @@ class TutorScenario(Scenario):
                 self.next_index = len(self.steps)
             else:
                 self.next_index += 1
+            if self.next_index >= len(self.steps):
+                self._finished()
+
+    def _finished(self) -> None:
+        """The current problem is done: on a sheet, the next one comes up by default."""
+        if self.problem is not None:
+            self._done.add(self.problem.text)
 
     # -- on a backend that converses -----------------------------------------------------
     async def _converse(self, text: str, turn: UserTurn, out: ResponseSink) -> None:
@@ -412,13 +543,3 @@ class TutorScenario(Scenario):
 
 def _typed_or_spoken_problem(text: str) -> Problem | None:
     return parse_problem(text, source="text") or problem_from_speech(text)
-
-
-def _decode_image(data: bytes) -> NDArray[np.uint8] | None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None

@@ -393,6 +393,7 @@ substitute | Substitute {0} into the {1} equation. | The two equations share the
 back | Put {0} back into {1}. | Now that we know {0}, put it back in to find the last letter. | substitute
 scale | Multiply {0} so the {1} terms match. | We want the {1} terms to be the same size, so that adding or subtracting the equations makes them disappear. | multiply {2} {3}
 eliminate_add | Add the two equations to get rid of {0}. | The {0} terms are opposites, so adding the equations cancels them and leaves only {1}. | add|eliminate
+eliminate3 | To get rid of {0}, take {1} and {2}. | Adding or subtracting whole equations keeps them true; with the right multiples the {0} terms cancel, and what is left has one letter fewer. | eliminate|add|subtract
 eliminate_sub | Subtract the second equation from the first to get rid of {0}. | The {0} terms are the same, so subtracting the equations cancels them and leaves only {1}. | subtract|eliminate
 power_to_product | Write the power of the bracket as a product: {0}. | Squaring means multiplying something by itself. | expand|multiply
 foil | Multiply each term in the first bracket by each term in the second. | Every term in the first bracket meets every term in the second: first times first, then first times second, and so on. | expand|multiply|foil

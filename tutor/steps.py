@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from tutor.plan_base import WORD_STATES, Plan, PlanError
-from tutor.plans_algebra import plan_linear, plan_polynomial, plan_quadratic, plan_system
+from tutor.plans_algebra import plan_linear, plan_polynomial, plan_quadratic
 from tutor.plans_numeric import plan_numeric, plan_percentage
+from tutor.plans_system3 import plan_any_system
 from tutor.problems import (
     READ_ERRORS,
     Problem,
@@ -76,7 +77,7 @@ _PLANNERS: dict[str, Callable[[Problem], Plan]] = {
     "linear_equation": plan_linear,
     "linear_inequality": plan_linear,
     "quadratic_equation": plan_quadratic,
-    "linear_system": plan_system,
+    "linear_system": plan_any_system,
     "simplify": plan_polynomial,
     "expand": plan_polynomial,
 }
