@@ -148,7 +148,10 @@ def classify(text: str, language: str = "", duration_s: float = 0.0) -> Verdict:
     del language  # one short word's language is a guess: every list is used
     if duration_s > MAX_BACKCHANNEL_S:
         return Verdict("interruption", f"{duration_s:.1f} s of speech is a turn")
-    tokens = _join(words(text))
+    # Whisper loops on a short sound ("Akka Akka Akka ..."): a word said once.
+    tokens = [
+        t for i, t in enumerate(_join(words(text))) if i == 0 or t != _join(words(text))[i - 1]
+    ]
     if not tokens:
         return Verdict("non_speech", "no words (a cough, a laugh, a noise)")
     for token in tokens:

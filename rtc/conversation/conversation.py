@@ -28,16 +28,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from model.backchannel import classify
 from model.base import OmniModel
 from model.dialogue import ToolOutput
 from model.embedded.turn_end import TurnEndModel
 from model.emotion import EmotionState
 from model.errors import ModelError
 from model.scenario import Scenario, UserTurn
-from model.types import FaceEmotion, Transcript
+from model.types import FaceEmotion
 from rtc import events as ev
 from rtc.conversation.apology import Apology
+from rtc.conversation.barge_in import BargeIn
 from rtc.conversation.camera import CameraSampler, LatestFrame
 from rtc.conversation.captions import Captions
 from rtc.conversation.client_events import (
@@ -49,7 +49,6 @@ from rtc.conversation.client_events import (
     parse_item,
     parse_truncate,
 )
-from rtc.conversation.interruption import Action, Decision, Heard, InterruptionPolicy
 from rtc.conversation.listening import AudioProcessing, Listening
 from rtc.conversation.playout import Frame, Playout
 from rtc.conversation.responses import Ask, Responses, ResponsesListener, UserInput
@@ -64,6 +63,7 @@ from rtc.conversation.turns import (
     TurnEvent,
     VoiceLost,
     VoiceOnset,
+    words_sound_finished,
 )
 from rtc.errors import InvalidEvent
 from rtc.events import EventSink, ServerEvents, new_id
@@ -134,7 +134,17 @@ class Conversation(ResponsesListener):
             record_audio=self.settings.record_audio,
         )
         self.responses.listener = self
-        self.policy = InterruptionPolicy()
+        self.barge_in = BargeIn(
+            responses=self.responses,
+            playout=self.playout,
+            model_session=self.model_session,
+            metrics=self.metrics,
+            scenario=self._current_scenario,
+            words_heard=self.words_heard,
+            forget_speech=self._forget_speech,
+            spawn=self._spawn,
+            log_prefix=self.log_prefix,
+        )
         self.playout.tap = self._played
         self.captions = Captions(self.events, self.model_session, self.log_prefix)
         self.scenario: Scenario | None = None
@@ -221,11 +231,7 @@ class Conversation(ResponsesListener):
         config = self.config
         turn = config.turn
         self.listening.follow(turn, self._audio_processing())
-        self.policy.interrupt_response = turn is not None and turn.interrupt_response
-        if turn is not None:
-            self.policy.min_interruption_ms = turn.min_interruption_ms
-            # semantic_vad listens to what is said over an answer; server_vad to any words.
-            self.policy.backchannels = turn.backchannels
+        self.barge_in.configure(turn)
         self.camera.emotion_enabled = config.emotion and self.model.capabilities.emotion
         cls = self._parts.rules.scenarios.get(config.scenario)
         assert cls is not None  # SessionRules checked it
@@ -401,11 +407,11 @@ class Conversation(ResponsesListener):
 
     def turn_event(self, event: TurnEvent) -> None:
         """What the turn detector says (timeline tests say it directly)."""
-        answering = self.responses.current is not None
+        barge_in = self.barge_in
         if isinstance(event, VoiceOnset):
-            self._act(self.policy.voice_onset(answering))
+            barge_in.voice_onset()
         elif isinstance(event, VoiceLost):
-            self._act(self.policy.voice_lost())
+            barge_in.voice_lost()
         elif isinstance(event, SpeechStarted):
             self._user_item_id = new_id("item")
             self.events.emit(
@@ -415,28 +421,49 @@ class Conversation(ResponsesListener):
             self.responses.drop_speculative()
             if self.config.transcribing_only:
                 self.captions.started(self._user_item_id)
-            self._act(self.policy.speech_started(answering, time.monotonic()))
+            barge_in.speech_started()
         elif isinstance(event, SpeechPaused):
-            self.responses.drop_speculative()
-            if self._answers_turns() and not answering and not self.policy.suspected:
-                item_id = self._user_item_id or new_id("item")
-                self.responses.speculate(UserTurn(item_id, audio=event.audio), event.revision)
+            self._on_pause(event)
         elif isinstance(event, SpeechResumed):
             self.responses.drop_speculative()  # the answer to the pause is stale
+            barge_in.speech_resumed()
         elif isinstance(event, SpeechStopped):
             self._on_speech_stopped(event)
 
+    def _on_pause(self, event: SpeechPaused) -> None:
+        """The user went quiet: start answering (held back), or judge speech over an answer;
+        either way its words tell the turn detector how the turn ends."""
+        self.responses.drop_speculative()
+        detector = self.detector
+        speech_ms = detector.speech_ms if detector is not None else 0.0
+        if self.barge_in.paused(event.revision, event.audio, speech_ms):
+            return
+        if self._answers_turns() and not self.barge_in.answering:
+            item_id = self._user_item_id or new_id("item")
+            self.responses.speculate(UserTurn(item_id, audio=event.audio), event.revision)
+        elif detector is not None and detector.settings.eager_silence_ms is not None:
+            self._spawn(self._words_of_pause(event), "words of a pause")
+
+    async def _words_of_pause(self, event: SpeechPaused) -> None:
+        """The words of a pause nobody answers yet (captions only, answers left to the
+        client, an answer already playing): they still say how the turn ends."""
+        scenario = self.scenario
+        try:
+            transcript = await self.model_session.transcribe(
+                event.audio,
+                self.captions.languages or (scenario.languages if scenario else []),
+                prompt=self.captions.prompt,
+            )
+        except ModelError:
+            return
+        self.words_heard(event.revision, words_sound_finished(transcript.text))
+
     def speech_progress(self, speech_ms: float) -> None:
         """The user has been speaking for `speech_ms` (after every chunk of speech)."""
-        decision = self.policy.speech_progress(speech_ms)
         detector = self.detector
-        if decision.action is Action.CHECK_WORDS and detector is not None:
-            audio = detector.speech_so_far()  # still speaking over the answer: what so far?
-            if audio is not None:
-                turn = UserTurn(item_id="", audio=audio)
-                self._spawn(self._check_words(turn, speech_ms, final=False), "check words")
-            return
-        self._act(decision)
+        self.barge_in.speech_progress(
+            speech_ms, detector.speech_so_far if detector is not None else lambda: None
+        )
 
     def _on_speech_stopped(self, event: SpeechStopped) -> None:
         item_id = self._user_item_id or new_id("item")
@@ -449,13 +476,12 @@ class Conversation(ResponsesListener):
             self.events.emit(ev.AUDIO_COMMITTED, {"item_id": item_id, "previous_item_id": None})
             self.captions.stopped(item_id, event.audio)
             return
-        if self.policy.speech_stopped().action is Action.CHECK_WORDS:
-            self._spawn(self._check_words(turn, event.speech_ms, final=True), "check words")
+        if self.barge_in.stopped(event, turn):
             return
         if not self._answers_turns():
             return
         if not self.responses.commit_speculative(event.revision):
-            self.responses.start(turn)
+            self.responses.start(self.barge_in.answer_turn(turn, event.revision))
 
     def _answers_turns(self) -> bool:
         turn = self.config.turn
@@ -466,49 +492,12 @@ class Conversation(ResponsesListener):
             and not self.config.transcribing_only
         )
 
-    async def _check_words(self, turn: UserTurn, speech_ms: float, *, final: bool) -> None:
-        """Speech over an answer: an interruption, or a listener's backchannel or a noise?
-        (`final`: the speech is over; else its words so far, while it goes on.)"""
-        scenario = self.scenario
-        assert turn.audio is not None
-        try:
-            transcript = await self.model_session.transcribe(
-                turn.audio,
-                scenario.languages if scenario else [],
-                prompt=scenario.vocabulary if scenario else "",
-            )
-        except ModelError:
-            logger.warning("%stranscription failed checking an interruption", self.log_prefix)
-            transcript = Transcript("", "", 0.0)
-        if self.policy.backchannels:
-            verdict = classify(transcript.text, transcript.language, speech_ms / 1000)
-            heard, why = Heard(verdict.kind), verdict.reason
-        else:  # OpenAI's server_vad: any words interrupt
-            heard = Heard.INTERRUPTION if transcript.has_words else Heard.NON_SPEECH
-            why = f"{transcript.text!r}"
-        decision = self.policy.words_checked(heard, final=final)
-        self._act(decision)
-        if decision.action is Action.INTERRUPT and final:
-            # The scenario reuses this transcript rather than transcribing again.
-            self.responses.start(dataclasses.replace(turn, transcript=transcript))
-        elif decision.action is Action.RELEASE:
-            logger.info("%snot an interruption (%s); resuming", self.log_prefix, why)
-            self.metrics.ignored_speech.labels(heard.value).inc()
-            if heard is Heard.NON_SPEECH:
-                self.metrics.false_interruptions.inc()
-
-    def _act(self, decision: Decision) -> None:
-        action = decision.action
-        if action is Action.HOLD:
-            self.playout.pause()
-        elif action is Action.RELEASE:
-            self.playout.resume()
-        elif action is Action.INTERRUPT:
-            if self.responses.current is not None:
-                self.metrics.barge_ins.inc()
-                self.responses.cancel(self.responses.current, reason="turn_detected")
-            if decision.suspected_at is not None:
-                self.metrics.barge_in_latency.observe(time.monotonic() - decision.suspected_at)
+    def _forget_speech(self) -> None:
+        """Speech over an answer was no turn (an echo, a backchannel, a noise)."""
+        detector = self.detector
+        if detector is not None:
+            detector.reset()
+        self._user_item_id = None
 
     def words_heard(self, revision: int, finished: bool | None) -> None:
         self.listening.words_heard(revision, finished)
@@ -527,7 +516,7 @@ class Conversation(ResponsesListener):
 
     def speak_up(self, trigger: str) -> None:
         """The scenario wants to say something unprompted (it saw the user frown)."""
-        if self.responses.current is None and not self.policy.suspected and self.scenario:
+        if self.responses.current is None and not self.barge_in.suspected and self.scenario:
             self.responses.start(UserTurn(item_id=new_id("item"), trigger=trigger))
 
     def _on_emotion(

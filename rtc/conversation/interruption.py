@@ -41,6 +41,8 @@ class Heard(Enum):
     INTERRUPTION = "interruption"
     BACKCHANNEL = "backchannel"
     NON_SPEECH = "non_speech"
+    ECHO = "echo"
+    """The answer's own words, come back through the user's speaker."""
 
 
 @dataclass(frozen=True)

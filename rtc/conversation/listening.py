@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from model.audio import StreamResampler
 from model.embedded.echo import EchoCanceller
 from model.embedded.turn_end import TurnEndModel
 from rtc.conversation.audio_in import AudioChunker
@@ -36,13 +37,17 @@ MAX_MANUAL_AUDIO_S = 120.0
 _HEARD_RMS = 0.01
 #: ... and as echo taken out when the canceller leaves less than this fraction (-15 dB).
 _REMOVED = 0.18
-#: Echo is there when the microphone's loudness follows the answer's, a little later: the
-#: correlation of their log levels over the last WINDOW chunks, at the best lag up to
-#: MAX_LAG chunks (~250 ms), reaches ECHO_CORRELATION while the microphone hears something.
-WINDOW = 24
-MAX_LAG = 8
+#: Echo is there when a microphone chunk is a copy of what was played (the waveforms'
+#: normalised cross-correlation reaches ECHO_CORRELATION at some delay up to MAX_DELAY_S).
 ECHO_CORRELATION = 0.75
-_FLOOR = 1e-4
+#: Before the echo is heard, a chunk this close a copy of the answer is muted for the VAD
+#: (a user's own speech resembles the answer this much in ~1 % of its chunks).
+MUTE_CORRELATION = 0.9
+#: ... in at least ECHO_CHUNKS - 1 of ECHO_CHUNKS loud chunks, at delays within DELAY_SLACK.
+ECHO_CHUNKS = 5
+DELAY_SLACK = 48
+MAX_DELAY_S = 0.3
+_FAR_KEPT = int((MAX_DELAY_S + 0.1) * VAD_RATE)
 
 
 class EchoWatch:
@@ -52,36 +57,61 @@ class EchoWatch:
     takes 5 to 9 dB out of the user's own speech over an answer (measured), enough to
     break a barge-in into pieces the VAD misses. So its output is used only once an echo
     has been heard on the call (and from then on); until then the microphone is heard as
-    it is."""
+    it is, but for chunks that are copies of the answer (the first echo, before the
+    canceller has learned it). An echo is a delayed, quieter copy of what was played: a
+    chunk of it, cross-correlated with the last MAX_DELAY_S of the playout, tells it
+    from speech."""
 
     def __init__(self) -> None:
-        self._far: list[float] = []
-        self._near: list[float] = []
+        self._far = np.zeros(0, np.float32)
+        self._to_vad_rate = StreamResampler(PLAYOUT_RATE, VAD_RATE)
+        self._far_total = 0
+        self._near_total = 0
+        self._anchors: list[int | None] = []
+        """Where in the playout each recent loud chunk was a copy of (far position minus
+        near position: constant for an echo, as both go on in real time), or None."""
         self.heard = False
 
-    def far(self, level: float) -> None:
-        self._far.append(level)
-        del self._far[: -WINDOW - MAX_LAG]
+    def far(self, pcm: NDArray[np.int16]) -> None:
+        if self.heard:
+            return
+        audio = self._to_vad_rate(pcm).astype(np.float32) / 32768.0
+        self._far_total += len(audio)
+        self._far = np.concatenate([self._far, audio])[-_FAR_KEPT:]
 
-    def near(self, level: float) -> bool:
-        self._near.append(level)
-        del self._near[:-WINDOW]
-        if not self.heard and len(self._near) == WINDOW and len(self._far) >= WINDOW + MAX_LAG:
-            self.heard = self._follows()
-        return self.heard
+    def near(self, chunk: NDArray[np.float32]) -> bool:
+        """Is this microphone chunk (mostly) a copy of the playout? Sets `heard` once the
+        copies keep their place from chunk to chunk, as an echo's do."""
+        self._near_total += len(chunk)
+        if self.heard or _rms(chunk) < _HEARD_RMS or len(self._far) < 2 * len(chunk):
+            return False  # once heard, the canceller knows the echo: no need to look
+        correlation, delay = _copies(chunk, self._far)
+        copy = correlation >= MUTE_CORRELATION
+        if not self.heard:
+            anchor = self._far_total - delay - self._near_total
+            likely = correlation >= ECHO_CORRELATION
+            self._anchors = [*self._anchors[-(ECHO_CHUNKS - 1) :], anchor if likely else None]
+            # An echo copies the playout at the same place from chunk to chunk; speech that
+            # resembles the answer by chance (voiced sounds correlate) does not.
+            anchors = [a for a in self._anchors if a is not None]
+            spread = max(anchors) - min(anchors) if anchors else DELAY_SLACK + 1
+            self.heard = len(anchors) >= ECHO_CHUNKS - 1 and spread <= DELAY_SLACK
+        return copy
 
-    def _follows(self) -> bool:
-        near = np.log10(np.maximum(np.asarray(self._near), _FLOOR))
-        if float(np.max(self._near)) < _HEARD_RMS or float(np.std(near)) < 0.1:
-            return False
-        far_all = np.log10(np.maximum(np.asarray(self._far), _FLOOR))
-        for lag in range(MAX_LAG + 1):
-            far = far_all[len(far_all) - WINDOW - lag : len(far_all) - lag]
-            if float(np.std(far)) < 0.1:
-                continue
-            if float(np.corrcoef(far, near)[0, 1]) >= ECHO_CORRELATION:
-                return True
-        return False
+
+def _copies(chunk: NDArray[np.float32], far: NDArray[np.float32]) -> tuple[float, int]:
+    """The best normalised correlation of `chunk` with any stretch of `far` (FFT), and the
+    delay of that stretch from the end of `far`, in samples."""
+    n = len(far) + len(chunk)
+    size = 1 << (n - 1).bit_length()
+    spectrum = np.fft.rfft(far, size) * np.conj(np.fft.rfft(chunk, size))
+    correlation = np.fft.irfft(spectrum, size)[: len(far) - len(chunk) + 1]
+    window = np.ones(len(chunk))
+    energy = np.convolve(far.astype(np.float64) ** 2, window, mode="valid")
+    denominator = np.sqrt(np.maximum(energy, 1e-12) * float(np.sum(chunk.astype(np.float64) ** 2)))
+    normalised = np.abs(correlation) / np.maximum(denominator, 1e-9)
+    best = int(np.argmax(normalised))
+    return float(normalised[best]), len(far) - len(chunk) - best
 
 
 @dataclass(frozen=True)
@@ -118,7 +148,6 @@ class Listening:
         self._processing = AudioProcessing()
         self._echo: EchoCanceller | None = None
         self._watch = EchoWatch()
-        self._far_pending: list[NDArray[np.int16]] = []
         self._manual: list[NDArray[np.float32]] = []
         self._manual_samples = 0
 
@@ -152,14 +181,7 @@ class Listening:
         if self._echo is None:
             return
         self._echo.far_end(frame.pcm)
-        # Levels per VAD chunk (32 ms), to compare with the microphone's.
-        self._far_pending.append(frame.pcm)
-        samples = sum(len(p) for p in self._far_pending)
-        per_chunk = CHUNK_SAMPLES * PLAYOUT_RATE // VAD_RATE
-        if samples >= per_chunk:
-            joined = np.concatenate(self._far_pending)
-            self._watch.far(_rms(joined[:per_chunk].astype(np.float32) / 32768.0))
-            self._far_pending = [joined[per_chunk:]]
+        self._watch.far(frame.pcm)
 
     async def hear(self, pcm: NDArray[np.int16], rate: int, *, off_loop: bool = False) -> None:
         if off_loop:
@@ -177,11 +199,15 @@ class Listening:
         if not self._processing.echo_cancellation:
             return cleaned  # noise suppression only
         before = _rms(chunk)
-        if not self._watch.near(before):
-            return chunk if self._processing.noise_reduction is None else cleaned
-        if before >= _HEARD_RMS and _rms(cleaned) < _REMOVED * before:
+        copy = self._watch.near(chunk)
+        if copy:  # the canceller has not learned this call's echo yet: the answer, muted
             self._metrics.echo_removed.inc(CHUNK_SAMPLES / VAD_RATE)
-        return cleaned
+            return np.zeros_like(chunk)
+        if self._watch.heard:
+            if before >= _HEARD_RMS and _rms(cleaned) < _REMOVED * before:
+                self._metrics.echo_removed.inc(CHUNK_SAMPLES / VAD_RATE)
+            return cleaned
+        return chunk if self._processing.noise_reduction is None else cleaned
 
     async def _listen(self, chunk: NDArray[np.float32]) -> None:
         detector = self.detector

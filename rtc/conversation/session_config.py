@@ -61,6 +61,8 @@ class Eagerness:
     unsure_ms: int
     """Silence that ends a turn whose voice sounds finished and whose words may be (a bare
     "yes", "x equals 5")."""
+    doubt_ms: int
+    """Silence that ends a turn whose words and voice disagree (one says finished)."""
     unfinished_ms: int
     """The longest wait: a turn whose words trail off ("I would like to order ...") or whose
     voice does not sound finished. OpenAI's semantic_vad waits at most 2 s (high), 4 s
@@ -75,12 +77,19 @@ class Eagerness:
 
 
 EAGERNESS = {
-    "high": Eagerness(finished_ms=64, unsure_ms=250, unfinished_ms=2000, speculate_ms=32),
-    "medium": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=4000, speculate_ms=32),
-    "auto": Eagerness(finished_ms=128, unsure_ms=400, unfinished_ms=4000, speculate_ms=32),
+    "high": Eagerness(
+        finished_ms=64, unsure_ms=250, doubt_ms=800, unfinished_ms=2000, speculate_ms=32
+    ),
+    "medium": Eagerness(
+        finished_ms=128, unsure_ms=400, doubt_ms=1200, unfinished_ms=4000, speculate_ms=32
+    ),
+    "auto": Eagerness(
+        finished_ms=128, unsure_ms=400, doubt_ms=1200, unfinished_ms=4000, speculate_ms=32
+    ),
     "low": Eagerness(
         finished_ms=320,
         unsure_ms=800,
+        doubt_ms=2400,
         unfinished_ms=8000,
         speculate_ms=96,
         voice_score_ms=192,
@@ -468,6 +477,7 @@ def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:
         fields.update(
             eager_silence_ms=e.finished_ms,
             unsure_silence_ms=e.unsure_ms,
+            doubt_silence_ms=e.doubt_ms,
             silence_duration_ms=e.unfinished_ms,
             early_silence_ms=e.speculate_ms,
             quiet_ratio=e.quiet_ratio,
@@ -481,7 +491,7 @@ def turn_settings(session: Mapping[str, Any]) -> TurnSettings | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidEvent("invalid_session", f"turn_detection.{key} must be a number")
         fields[key] = value if key == "threshold" else int(value)
-    for key in ("eager_silence_ms", "unsure_silence_ms"):
+    for key in ("eager_silence_ms", "unsure_silence_ms", "doubt_silence_ms"):
         if fields.get(key) is not None:
             fields[key] = min(fields[key], fields["silence_duration_ms"])
     flags = ["interrupt_response", "create_response"]

@@ -16,6 +16,7 @@ turn after a short silence; either doubting waits longer; a trailing clause
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import deque
 from dataclasses import dataclass
 
@@ -28,13 +29,32 @@ MAX_UTTERANCE_MS = 30_000
 
 # Words a sentence does not end on, so Whisper's period after them is a guess (en, es).
 _DANGLING = """
-a an and are as at because but for from if in is like my of on or so than that the then this
+a an and are as at because but for from if in is like my of on or so than the then
 to um uh was were with your
 al como con de del el en es eh la las los mi o para pero por porque que si son tu un una y
 wait well espera bueno pues entonces
 """
 _DANGLING_WORDS = frozenset(_DANGLING.split())
+#: Of those, the ones a question can end on ("What is it for?", "Who is he with?").
+_QUESTION_ENDS = frozenset(["for", "from", "with", "about", "to", "of", "on", "at", "in"])
+#: Endings that ask for more although Whisper writes a full stop after them: a verb
+#: wanted, needed or asked for with nothing to act on yet ("I would like to order",
+#: "quiero pedir", "necesito comprar"), "tell me" with nothing told.
+_ASKS_FOR_MORE = re.compile(
+    r"\b(?:(?:want|wants|wanted|like|need|needs|have|has|going|gonna|wanna|try|trying)"
+    r" to \w+"
+    r"|(?:quiero|quieres|quiere|queremos|quisiera|necesito|necesitas|necesita|necesitamos"
+    r"|puedo|puedes|puede|podemos|tengo que|tienes que|hay que|voy a|vamos a|gustaria)"
+    r" \w+(?:ar|er|ir))$"
+)
+#: ... and, a question or not, someone asked to tell, show or give with nothing said yet.
+_TELL_ME = re.compile(r"\b(?:tell|show|give|ask|send|bring|let) (?:me|us|him|her|them)$")
 _WORD = re.compile(r"[^\W_]+")
+
+
+def _fold(word: str) -> str:
+    """Without accents: "gustaría" is "gustaria" here."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def words_sound_finished(text: str) -> bool | None:
@@ -46,11 +66,12 @@ def words_sound_finished(text: str) -> bool | None:
     """
     text = text.strip()
     words = _WORD.findall(text.lower())
-    if (
-        not words
-        or text.endswith((",", ";", ":", "-", "...", "\u2026"))
-        or words[-1] in _DANGLING_WORDS
-    ):
+    if not words or text.endswith((",", ";", ":", "-", "...", "\u2026")):
+        return False
+    if words[-1] in _DANGLING_WORDS and not (text.endswith("?") and words[-1] in _QUESTION_ENDS):
+        return False
+    folded = " ".join(_fold(w) for w in words)
+    if _TELL_ME.search(folded) or (_ASKS_FOR_MORE.search(folded) and not text.endswith("?")):
         return False
     if text[-1] in ".?!\u3002\uff1f\uff01":
         return True
@@ -72,6 +93,9 @@ class TurnSettings:
     silence alone decides, as with OpenAI's `server_vad`."""
     unsure_silence_ms: int | None = None
     """With `eager_silence_ms`: silence that ends a turn whose words may or may not be done."""
+    doubt_silence_ms: int | None = None
+    """With the end-of-turn model: silence that ends a turn where the words and the voice
+    disagree (one says finished, the other not); None: the longest wait."""
     interrupt_response: bool = True
     """Speech onset during an answer interrupts it (barge-in)."""
     create_response: bool = True
@@ -107,6 +131,7 @@ class TurnSettings:
             "early_silence_ms",
             "eager_silence_ms",
             "unsure_silence_ms",
+            "doubt_silence_ms",
             "quiet_ms",
             "voice_score_ms",
         ):
@@ -257,14 +282,21 @@ class TurnDetector:
             return []  # server_vad: silence alone
         words, voice = self._words, self._voice
         longest = s.silence_duration_ms
-        if words is False or words == _UNHEARD:
-            wait = longest  # a trailing clause; or nothing known yet
+        if words == _UNHEARD:
+            wait = longest  # nothing known yet
+        elif words is False:
+            # A trailing clause: the longest wait, unless the voice sounds finished (it is
+            # often right: "I'll take that", heard as "I'll take that,").
+            done = voice is not None and voice >= s.voice_done and s.voice_score_ms is not None
+            wait = (s.doubt_silence_ms or longest) if done else longest
         elif s.voice_score_ms is None:  # the words alone
             wait = s.eager_silence_ms if words is True else (s.unsure_silence_ms or longest)
         elif voice is None:
             wait = longest  # the voice is asked at voice_score_ms; until then, wait
         elif voice >= s.voice_done:
             wait = s.eager_silence_ms if words is True else (s.unsure_silence_ms or longest)
+        elif words is True:
+            wait = s.doubt_silence_ms or longest  # a sentence, said as if more is coming
         else:
             wait = longest  # the voice says more is coming (it is asked again later)
         self._turn_end_ms = min(wait, longest)

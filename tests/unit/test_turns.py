@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rtc.conversation.turns import (
+    ScoreVoice,
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
@@ -159,6 +160,18 @@ def test_stale_or_unfinished_words_wait_for_the_full_silence() -> None:
         ("", False),
         ("x equals 5", None),
         ("Yes", None),
+        # What a listener hears as more to come, though Whisper ends it with a full stop.
+        ("I would like to order.", False),
+        ("Quiero pedir.", False),
+        ("Me gustaría comprar.", False),
+        ("Can you tell me?", False),
+        ("Wait.", False),
+        ("Espera.", False),
+        # ... and what it does not.
+        ("Do you want to go?", True),
+        ("Can you help me with this?", True),
+        ("What is it for?", True),
+        ("I like that.", True),
     ],
 )
 def test_words_sound_finished(text: str, finished: bool) -> None:
@@ -232,3 +245,64 @@ def test_loud_speech_after_a_quiet_gap_resumes_and_makes_the_pause_stale() -> No
     assert isinstance(stopped, SpeechStopped)
     assert stopped.revision == resumed.revision != first.revision
     assert len(stopped.audio) > len(first.audio)  # the words after the gap are in the turn
+
+
+VOICED = TurnSettings(
+    silence_duration_ms=3200,
+    eager_silence_ms=128,
+    unsure_silence_ms=384,
+    doubt_silence_ms=960,
+    early_silence_ms=32,
+    voice_score_ms=96,
+)
+
+
+def _paused_then_scored(d: TurnDetector) -> tuple[SpeechPaused, ScoreVoice]:
+    events = [e for _, e in run(d, [0.9] * 6 + [0.0] * 3)]
+    paused = next(e for e in events if isinstance(e, SpeechPaused))
+    score = next(e for e in events if isinstance(e, ScoreVoice))
+    assert score.revision == paused.revision and len(score.audio) > len(paused.audio)
+    return paused, score
+
+
+@pytest.mark.parametrize(
+    ("words", "voice", "stops_after_ms"),
+    [
+        (True, 0.9, 128),  # both finished: the short silence
+        (None, 0.9, 384),  # the voice finished, the words may be
+        (True, 0.2, 960),  # "I would like to order." said as if more is coming
+        (False, 0.9, 960),  # "x is equal to": a trailing clause, the voice says done
+        (False, 0.2, 3200),  # both say more is coming: the longest wait
+        (None, 0.2, 3200),
+    ],
+)
+def test_words_and_voice_decide_together(
+    words: bool | None, voice: float, stops_after_ms: int
+) -> None:
+    d = TurnDetector(VOICED)
+    paused, score = _paused_then_scored(d)
+    assert d.words_heard(paused.revision, words) == []
+    d.voice_heard(score.revision, voice)
+    silent = 3  # chunks of VAD silence so far
+    for _ in range(200):
+        if [
+            e
+            for e in d.push(np.zeros(CHUNK_SAMPLES, np.float32), 0.0)
+            if isinstance(e, SpeechStopped)
+        ]:
+            break
+        silent += 1
+    assert (silent + 1) * CHUNK_MS == pytest.approx(stops_after_ms, abs=CHUNK_MS)
+
+
+def test_the_voice_is_asked_again_as_the_silence_grows() -> None:
+    d = TurnDetector(VOICED)
+    asked = [i for i, e in run(d, [0.9] * 6 + [0.0] * 20) if isinstance(e, ScoreVoice)]
+    assert [(i - 5) * CHUNK_MS for i in asked] == [96, 192, 384]  # at 1x, 2x and 4x
+
+
+def test_nothing_ends_a_voiced_turn_before_the_words_are_heard() -> None:
+    d = TurnDetector(VOICED)
+    _, score = _paused_then_scored(d)
+    assert d.voice_heard(score.revision, 0.99) == []  # the voice alone is not enough
+    assert not [e for _, e in run(d, [0.0] * 20) if isinstance(e, SpeechStopped)]
