@@ -264,8 +264,8 @@ def test_tokens_are_stored_only_as_digests() -> None:
     assert value not in stored and KEY not in stored
 
 
-def _recorder(ran: list[ServerConfig]) -> Callable[[ServerConfig], int]:
-    def run(config: ServerConfig) -> int:
+def _recorder(ran: list[ServerConfig]) -> Callable[..., int]:
+    def run(config: ServerConfig, *, drain_s: float = 0.0) -> int:
         ran.append(config)
         return 0
 
