@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtc.conversation import wire_audio
+from rtc.conversation.responses import Ask
+from rtc.conversation.session_config import SessionConfig, client_request
 from rtc.errors import InvalidEvent
 from rtc.events import new_id
 from rtc.jsonsafe import JSONRejected, loads
@@ -140,12 +143,42 @@ class ClientEvents:
                     self._pending_samples = max(0, self._pending_samples - len(item.pcm))
                 continue
             try:
-                c.apply(item)
+                self._apply(item)
             except InvalidEvent as exc:
                 c.refuse(exc.code, exc.message, exc.event_id or item.event_id)
             except Exception as exc:  # one bad event must never end the call
                 logger.exception("%s%s failed", c.log_prefix, item.kind)
                 c.refuse("internal_error", f"{item.kind} failed: {exc}", item.event_id)
+
+    def _apply(self, event: ClientEvent) -> None:
+        """What one client event does to the conversation (InvalidEvent if it cannot)."""
+        c = self._conversation
+        kind, data, event_id = event.kind, event.data, event.event_id
+        if kind == "session.update":
+            c.update_session(data.get("session", {}))
+        elif kind == "conversation.item.create":
+            c.create_item(parse_item(data.get("item")))
+        elif kind == "response.create":
+            c.create_response(response_settings(c.config, data.get("response"), event_id), event_id)
+        elif kind == "response.cancel":
+            c.cancel_response(event_id)
+        elif kind == "output_audio_buffer.clear":
+            c.responses.clear_output()
+        elif kind == "input_audio_buffer.clear":
+            c.clear_input()
+        elif kind == "conversation.item.truncate":
+            item_id, end = parse_truncate(data, event_id)
+            c.truncate(item_id, end, data.get("content_index", 0), event_id)
+        elif kind == COMMIT and c.audio_in_events:
+            c.commit_input(event_id)
+        elif kind in (APPEND, COMMIT):
+            raise InvalidEvent(
+                "unsupported_event",
+                f"{kind} is for WebSocket sessions; over WebRTC audio comes on the media track",
+                event_id,
+            )
+        else:
+            raise InvalidEvent("unknown_event", f"unknown event type {kind!r}", event_id)
 
     def clear(self) -> None:
         """The call is ending: drop what is queued."""
@@ -275,3 +308,22 @@ def _decode_data_url(url: Any) -> bytes:
         return base64.b64decode(url.split(";base64,", 1)[1], validate=True)
     except (binascii.Error, ValueError):
         raise InvalidEvent("invalid_image", "input_image is not valid base64") from None
+
+
+def response_settings(config: SessionConfig, params: Any, event_id: str | None) -> Ask | None:
+    """A `response.create`'s own `response` settings over the session's (None: none)."""
+    if params is None or params == {}:
+        return None
+    if not isinstance(params, Mapping):
+        raise InvalidEvent("invalid_event", "response must be an object", event_id)
+    try:
+        client = client_request(params, base=config.client)
+        voice = config.voice
+        if "output_modalities" in params:
+            modalities = params["output_modalities"]
+            if not isinstance(modalities, list) or not set(modalities) <= {"audio", "text"}:
+                raise InvalidEvent("invalid_event", "output_modalities: audio or text")
+            voice = dataclasses.replace(voice, audio="audio" in modalities)
+    except InvalidEvent as exc:
+        raise InvalidEvent("invalid_event", f"response: {exc.message}", event_id) from None
+    return Ask(client, voice)

@@ -18,7 +18,6 @@ to what was played and cancels the answer.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,18 +40,14 @@ from rtc.conversation.barge_in import BargeIn
 from rtc.conversation.camera import CameraSampler, LatestFrame
 from rtc.conversation.captions import Captions
 from rtc.conversation.client_events import (
-    COMMIT,
-    ClientEvent,
     ClientEvents,
     OutputItem,
     UserItem,
-    parse_item,
-    parse_truncate,
 )
 from rtc.conversation.listening import AudioProcessing, Listening
 from rtc.conversation.playout import Frame, Playout
 from rtc.conversation.responses import Ask, Responses, ResponsesListener, UserInput
-from rtc.conversation.session_config import SessionConfig, SessionRules, client_request
+from rtc.conversation.session_config import SessionConfig, SessionRules
 from rtc.conversation.transport import Transport
 from rtc.conversation.turns import (
     SpeechPaused,
@@ -260,48 +255,6 @@ class Conversation(ResponsesListener):
         return self.events.emit(event_type, payload)
 
     # -- client events, applied in order ----------------------------------------------
-    def apply(self, event: ClientEvent) -> None:
-        kind, data, event_id = event.kind, event.data, event.event_id
-        if kind == "session.update":
-            self.update_session(data.get("session", {}))
-        elif kind == "conversation.item.create":
-            self.create_item(parse_item(data.get("item")))
-        elif kind == "response.create":
-            if self.config.transcribing_only:
-                raise InvalidEvent(
-                    "unsupported_event",
-                    "a transcription session makes no responses (session.type is transcription)",
-                    event_id,
-                )
-            if not self.responses.create(self._ask(data.get("response"), event_id)):
-                raise InvalidEvent(
-                    "conversation_already_has_active_response",
-                    "a response is in progress; cancel it first",
-                    event_id,
-                )
-        elif kind == "response.cancel":
-            if not self.responses.cancel_current("client_cancelled"):
-                raise InvalidEvent(
-                    "response_cancel_not_active", "there is no response to cancel", event_id
-                )
-        elif kind == "output_audio_buffer.clear":
-            self.responses.clear_output()
-        elif kind == "input_audio_buffer.clear":
-            self.clear_input()
-        elif kind == "conversation.item.truncate":
-            item_id, end = parse_truncate(data, event_id)
-            self.truncate(item_id, end, data.get("content_index", 0), event_id)
-        elif kind == COMMIT and self.audio_in_events:
-            self.commit_input(event_id)
-        elif kind in ("input_audio_buffer.append", COMMIT):
-            raise InvalidEvent(
-                "unsupported_event",
-                f"{kind} is for WebSocket sessions; over WebRTC audio comes on the media track",
-                event_id,
-            )
-        else:
-            raise InvalidEvent("unknown_event", f"unknown event type {kind!r}", event_id)
-
     def create_item(self, item: UserItem | OutputItem) -> None:
         """`conversation.item.create`: a user message, or a client tool's result."""
         wire: dict[str, Any]
@@ -325,24 +278,26 @@ class Conversation(ResponsesListener):
         self.events.emit(ev.ITEM_ADDED, {"previous_item_id": None, "item": body})
         self.events.emit(ev.ITEM_DONE, {"previous_item_id": None, "item": body})
 
-    def _ask(self, params: Any, event_id: str | None) -> Ask | None:
-        """A `response.create`'s own `response` settings over the session's (None: none)."""
-        if params is None or params == {}:
-            return None
-        if not isinstance(params, Mapping):
-            raise InvalidEvent("invalid_event", "response must be an object", event_id)
-        config = self.config
-        try:
-            client = client_request(params, base=config.client)
-            voice = config.voice
-            if "output_modalities" in params:
-                modalities = params["output_modalities"]
-                if not isinstance(modalities, list) or not set(modalities) <= {"audio", "text"}:
-                    raise InvalidEvent("invalid_event", "output_modalities: audio or text")
-                voice = dataclasses.replace(voice, audio="audio" in modalities)
-        except InvalidEvent as exc:
-            raise InvalidEvent("invalid_event", f"response: {exc.message}", event_id) from None
-        return Ask(client, voice)
+    def create_response(self, ask: Ask | None, event_id: str | None) -> None:
+        """`response.create`: answer what the client added (InvalidEvent if it cannot)."""
+        if self.config.transcribing_only:
+            raise InvalidEvent(
+                "unsupported_event",
+                "a transcription session makes no responses (session.type is transcription)",
+                event_id,
+            )
+        if not self.responses.create(ask):
+            raise InvalidEvent(
+                "conversation_already_has_active_response",
+                "a response is in progress; cancel it first",
+                event_id,
+            )
+
+    def cancel_response(self, event_id: str | None) -> None:
+        if not self.responses.cancel_current("client_cancelled"):
+            raise InvalidEvent(
+                "response_cancel_not_active", "there is no response to cancel", event_id
+            )
 
     def update_session(self, update: Any) -> None:
         """`session.update`: all of it takes effect, or none of it (InvalidEvent)."""
