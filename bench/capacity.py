@@ -1,7 +1,8 @@
 """Capacity: the most concurrent calls that stay healthy, next to a bare aiortc echo server.
 
-    .venv/bin/python -m bench.capacity [--levels 8,12,16,20,24,28,32] [--hold 20]
-                                       [--skip-echo | --echo-only]
+    .venv/bin/python -m bench.capacity [--levels 4,6,8,10,12,14,16,20,24] [--hold 20]
+                                       [--setups single,single-ceiling,cluster-ceiling]
+                                       [--gateways N] [--skip-echo | --echo-only]
 
 Each call is what a phone sends in the tutor scenario: the microphone (Opus,
 room tone between utterances) and a 640x480 15 fps VP8 camera showing a
@@ -38,15 +39,27 @@ is run again (`--retries` times at most), and every attempt is printed.
 read faces: the capacity of the gateway and its media, on the same terms as
 the echo baseline.
 
+Setups (`--setups`, each ramped in turn):
+  - single: one `omnilive serve`, every camera at 15 fps (a client that ignores
+    the server's video ceiling);
+  - single-ceiling: one `omnilive serve`, cameras that honour the ceiling: the
+    controller places one call first and reads `session.video.ceiling` from its
+    `session.created` (the tutor: 2 fps, 220 kbit/s), and the calls send that;
+  - cluster-ceiling (cluster: at 15 fps): `--gateways` gateways (one per core by
+    default) behind HAProxy with deploy/haproxy.cfg, calls placed through the
+    balancer; the CPU, stalls and idleness of every gateway (and HAProxy's CPU)
+    are counted.
+
 Baseline in the same run: `bench.echo_server`, bare aiortc that decodes the
-camera and echoes the microphone back (no models), ramped the same way
-(from the omnilive capacity upwards, since fewer calls are lighter).
-Targets (issue 6): omnilive >= 16 calls on 2 cores, >= 0.7 x the echo's.
+camera and echoes the microphone back (no models), ramped the same way, its
+cameras at 15 fps (it asks for no ceiling).
+Targets (issue 23): on 2 cores, >= 12 healthy tutor calls and >= 1.2 x the echo's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
@@ -59,6 +72,7 @@ from typing import Any
 
 import httpx
 
+from bench.cluster import balanced_gateways
 from bench.common import ServerChild, http_child, percentile, server_child, speech_clip
 from bench.loadgen import ANSWER_PLAY_S, Media, Plan, WorkerResult, split, worker_main
 from bench.replay import (
@@ -80,8 +94,9 @@ LINES = (
 #: Each call shows one of these (different numbers, so different spoken steps).
 PAGES = ("3x + 5 = 20", "2x + 7 = 15", "5x - 4 = 21", "4x + 3 = 19", "6x - 5 = 13", "7x + 2 = 30")
 GAP_LIMIT_S = 0.1
-TARGET_CALLS = 16
-TARGET_RATIO = 0.7
+TARGET_CALLS = 12
+TARGET_RATIO = 1.2
+SETUPS = ("single", "single-ceiling", "cluster", "cluster-ceiling")
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -105,13 +120,14 @@ def machine_busy_s() -> float:
 
 
 # -- media -----------------------------------------------------------------------------
-def build_media(fps: int) -> Media:
+def build_media(fps: int, bitrate: int = 600_000) -> Media:
     from tests.imagegen import CLEAN, render_problem
 
     pages = [render_problem([p], CLEAN, seed=i) for i, p in enumerate(PAGES)]
+    seconds = max(2.0, 4.0 / fps)  # a loop of at least 4 frames
     return Media(
         videos=[
-            encode_vp8(handheld(page, fps, seconds=2.0, seed=i), fps)
+            encode_vp8(handheld(page, fps, seconds=seconds, seed=i), fps, bitrate)
             for i, page in enumerate(pages)
         ],
         fps=fps,
@@ -119,6 +135,54 @@ def build_media(fps: int) -> Media:
         opening=encode_opus(speech_clip(OPENING, "en")),
         utterances=[encode_opus(speech_clip(line, "en")) for line in LINES],
     )
+
+
+def describe(media: Media) -> str:
+    frames = media.videos[0]
+    kbits = sum(map(len, frames)) * 8 * media.fps / len(frames) / 1000
+    return f"{len(media.videos)} camera loops at {media.fps} fps ({kbits:.0f} kbit/s)"
+
+
+def probe_ceiling(url: str) -> dict[str, Any]:
+    """`session.video.ceiling` of a tutor call, as a client honouring it reads it."""
+    import asyncio
+
+    from clients.python.client import CallClient
+
+    async def probe() -> dict[str, Any]:
+        async with (
+            httpx.AsyncClient(base_url=url, timeout=30) as http,
+            CallClient(http, session={"scenario": "tutor"}) as call,
+        ):
+            created = await call.wait_for("session.created")
+            ceiling: dict[str, Any] = created["session"]["video"]["ceiling"]
+            return ceiling
+
+    return asyncio.run(probe())
+
+
+# -- where the calls go ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Setup:
+    """Where calls are placed (`url`) and the processes that serve them."""
+
+    url: str
+    servers: tuple[ServerChild, ...]
+    """Each gateway: its CPU is the server's, its /metrics and /healthz are read."""
+    helper_pids: tuple[int, ...] = ()
+    """Other processes counted as the server's (HAProxy)."""
+
+    def cpu_s(self) -> float:
+        pids = [s.pid for s in self.servers] + list(self.helper_pids)
+        return sum(process_cpu_s(pid) for pid in pids)
+
+    def stalls(self) -> int | None:
+        counts = [server_stalls(s.url) for s in self.servers]
+        return None if None in counts else sum(c for c in counts if c is not None)
+
+    def wait_idle(self) -> None:
+        for server in self.servers:
+            _wait_idle(server.url)
 
 
 # -- one level -------------------------------------------------------------------------
@@ -162,7 +226,7 @@ def _receive(conn: Connection, kind: str, timeout: float) -> tuple[Any, ...]:
 
 
 def run_level(
-    server: ServerChild, level: int, media: Media, args: argparse.Namespace, *, events: bool
+    server: Setup, level: int, media: Media, args: argparse.Namespace, *, events: bool
 ) -> LevelResult:
     ctx = multiprocessing.get_context("spawn")
     workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
@@ -196,19 +260,19 @@ def run_level(
         time.sleep(args.settle)
         pids = [p.pid for p, _ in workers if p.pid is not None]
         server0, load0, busy0 = (
-            process_cpu_s(server.pid),
+            server.cpu_s(),
             sum(process_cpu_s(p) for p in pids),
             machine_busy_s(),
         )
-        stalls0 = server_stalls(server.url)
+        stalls0 = server.stalls()
         started = time.monotonic()
         for _, conn in workers:
             conn.send("go")
         time.sleep(args.hold)
         elapsed = time.monotonic() - started
-        stalls1 = server_stalls(server.url)
+        stalls1 = server.stalls()
         server1, load1, busy1 = (
-            process_cpu_s(server.pid),
+            server.cpu_s(),
             sum(process_cpu_s(p) for p in pids),
             machine_busy_s(),
         )
@@ -222,7 +286,7 @@ def run_level(
             if worker.is_alive():
                 worker.kill()
             conn.close()
-    _wait_idle(server.url)
+    server.wait_idle()
     calls = [c for r in results for c in r.calls]
     gaps = gap_stats([g for c in calls for g in c.gaps], GAP_LIMIT_S)
     lag_worst, lag_p99 = worst_and_p99(lag for r in results for lag in r.loop_lags)
@@ -327,7 +391,7 @@ def explain(r: LevelResult) -> str | None:
 
 def ramp(
     name: str,
-    server: ServerChild,
+    server: Setup,
     levels: Sequence[int],
     media: Media,
     args: argparse.Namespace,
@@ -359,7 +423,7 @@ def ramp(
     return capacity, results
 
 
-def warm_up(server: ServerChild, media: Media, args: argparse.Namespace) -> None:
+def warm_up(server: Setup, media: Media, args: argparse.Namespace) -> None:
     """Two calls through the whole script once, unreported: the first page read and the
     first transcription pay one-off costs (lazy initialisation) that no later call pays."""
     quick = argparse.Namespace(**{**vars(args), "hold": 8.0, "settle": 0.5, "silent": False})
@@ -367,11 +431,47 @@ def warm_up(server: ServerChild, media: Media, args: argparse.Namespace) -> None
     print(f"warm-up: 2 calls, {result.answered}/{result.said} utterances answered", flush=True)
 
 
+def start_setup(kind: str, args: argparse.Namespace, stack: contextlib.ExitStack) -> Setup:
+    """`kind`'s gateways, up and healthy, stopped when `stack` closes."""
+    extra = ("--max-calls", str(max(args.level_list) + 8))
+    if kind.startswith("cluster"):
+        cluster = stack.enter_context(balanced_gateways(args.gateways, args.backend, *extra))
+        return Setup(cluster.url, cluster.gateways, (cluster.balancer_pid,))
+    server = stack.enter_context(server_child(args.backend, *extra))
+    return Setup(server.url, (server,))
+
+
+def ramp_setup(kind: str, full: Media, args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        setup = start_setup(kind, args, stack)
+        media = full
+        if kind.endswith("-ceiling"):
+            ceiling = probe_ceiling(setup.url)
+            fps = max(1, round(ceiling["max_fps"]))
+            media = build_media(fps, int(ceiling["max_bitrate"]))
+            print(f"\n[{kind}] the server's ceiling: {ceiling}; the calls send {describe(media)}")
+        warm_up(setup, media, args)
+        where = (
+            f"{args.gateways} gateways behind HAProxy"
+            if kind.startswith("cluster")
+            else "one gateway"
+        )
+        capacity, _ = ramp(
+            f"omnilive --backend {args.backend}, tutor, {where}, {describe(media)}",
+            setup,
+            args.level_list,
+            media,
+            args,
+            events=True,
+        )
+        return capacity
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--levels", default="8,12,16,20,24,28,32,40", help="calls, ascending")
+    parser.add_argument("--levels", default="4,6,8,10,12,14,16,20,24", help="calls, ascending")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds per level, all up")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds after connecting")
     parser.add_argument("--per-worker", type=int, default=8, help="calls per load process")
@@ -379,7 +479,15 @@ def main() -> None:
     parser.add_argument("--pause-min", type=float, default=2.0, help="pause after an answer")
     parser.add_argument("--pause-max", type=float, default=6.0)
     parser.add_argument("--event-timeout", type=float, default=10.0)
-    parser.add_argument("--fps", type=int, default=15, help="camera frames per second")
+    parser.add_argument("--fps", type=int, default=15, help="camera frames per second (no ceiling)")
+    parser.add_argument(
+        "--setups",
+        default="single,single-ceiling,cluster-ceiling",
+        help=f"comma-separated, ramped in this order: {', '.join(SETUPS)}",
+    )
+    parser.add_argument(
+        "--gateways", type=int, default=os.cpu_count() or 2, help="behind HAProxy (cluster)"
+    )
     parser.add_argument(
         "--busy",
         type=float,
@@ -397,50 +505,48 @@ def main() -> None:
     group.add_argument("--skip-echo", action="store_true", help="omnilive only, no baseline")
     group.add_argument("--echo-only", action="store_true", help="the baseline only")
     args = parser.parse_args()
-    levels = sorted({int(x) for x in args.levels.split(",")})
+    args.level_list = sorted({int(x) for x in args.levels.split(",")})
+    setups = [] if args.echo_only else [x.strip() for x in args.setups.split(",") if x.strip()]
+    unknown = [x for x in setups if x not in SETUPS]
+    if unknown:
+        parser.error(f"unknown setups {unknown}; choose from {', '.join(SETUPS)}")
     started = time.monotonic()
-    media = build_media(args.fps)
+    full = build_media(args.fps)
     print(
-        f"media: {len(media.videos)} camera loops of {len(media.videos[0])} VP8 frames at "
-        f"{args.fps} fps ({sum(map(len, media.videos[0])) * 8 * args.fps / len(media.videos[0]) / 1000:.0f} kbit/s), "
-        f"{1 + len(media.utterances)} utterances; {len(levels)} levels, hold {args.hold:.0f}s, "
-        f"{os.cpu_count()} cores",
+        f"media: {describe(full)}, {1 + len(full.utterances)} utterances; "
+        f"{len(args.level_list)} levels, hold {args.hold:.0f}s, {os.cpu_count()} cores",
         flush=True,
     )
-    ours = 0
-    if not args.echo_only:
-        with server_child(args.backend, "--max-calls", str(max(levels) + 8)) as server:
-            warm_up(server, media, args)
-            ours, _ = ramp(
-                f"omnilive --backend {args.backend}, tutor",
-                server,
-                levels,
-                media,
-                args,
-                events=True,
-            )
+    capacities = {kind: ramp_setup(kind, full, args) for kind in setups}
     echo = 0
     echo_results: list[LevelResult] = []
     if not args.skip_echo:
-        start = [lv for lv in levels if lv >= ours] or levels[-1:]
+        lowest = min(capacities.values(), default=0)
+        start = [lv for lv in args.level_list if lv >= lowest] or args.level_list[-1:]
         with http_child("bench.echo_server") as server:
             echo, echo_results = ramp(
-                "baseline: bare aiortc echo", server, start, media, args, events=False
+                f"baseline: bare aiortc echo, {describe(full)}",
+                Setup(server.url, (server,)),
+                start,
+                full,
+                args,
+                events=False,
             )
     print(f"\nfinished in {time.monotonic() - started:.0f}s")
-    if not args.echo_only:
-        verdict = "ok" if ours >= TARGET_CALLS else "BELOW TARGET"
-        print(f"omnilive capacity: {ours} calls (target >= {TARGET_CALLS}: {verdict})")
     if not args.skip_echo:
         topped = bool(echo_results) and echo_results[-1].healthy
         print(
             f"echo capacity: {'>= ' if topped else ''}{echo} calls"
             + (" (top level)" if topped else "")
         )
-    if not args.echo_only and not args.skip_echo and echo:
-        ratio = ours / echo
-        verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
-        print(f"omnilive / echo: {ratio:.2f} (target >= {TARGET_RATIO}: {verdict})")
+    for kind, calls in capacities.items():
+        verdict = "ok" if calls >= TARGET_CALLS else "below target"
+        line = f"omnilive {kind}: {calls} calls (target >= {TARGET_CALLS}: {verdict})"
+        if echo:
+            ratio = calls / echo
+            verdict = "ok" if ratio >= TARGET_RATIO else "below target"
+            line += f"; {ratio:.2f} x the echo (target >= {TARGET_RATIO}: {verdict})"
+        print(line)
 
 
 if __name__ == "__main__":

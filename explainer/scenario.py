@@ -130,6 +130,10 @@ class ExplainerScenario(Scenario):
     def vocabulary(self) -> str:
         return vocabulary(self.sport or self.state.sport)
 
+    @classmethod
+    def peak_video_fps(cls, fps: float) -> float:
+        return max(fps, BURST_FPS) if fps > 0 else 0.0
+
     @property
     def video_fps(self) -> float:
         base = super().video_fps

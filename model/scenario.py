@@ -158,6 +158,12 @@ class Scenario(ABC):
         """Apply an updated session config (already checked)."""
         self.config = dict(config)
 
+    @classmethod
+    def peak_video_fps(cls, fps: float) -> float:
+        """The most camera frames a second it samples when `session.video.fps` is `fps`
+        (more than `fps` for a while, as the explainer does when the picture moves)."""
+        return fps
+
     @property
     def video_fps(self) -> float:
         """How many camera frames per second this scenario wants (0 = none)."""

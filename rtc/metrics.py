@@ -46,6 +46,12 @@ class Metrics:
         self.calls_ended = Counter(
             "omnilive_calls_ended", "Calls ended, by reason.", ["reason"], registry=r
         )
+        self.video_frames = Counter(
+            "omnilive_video_frames",
+            "Camera frames received and decoded (each call asks for only what its scenario "
+            "samples: session.video.ceiling).",
+            registry=r,
+        )
         self.barge_ins = Counter(
             "omnilive_barge_ins", "Answers interrupted by the user.", registry=r
         )

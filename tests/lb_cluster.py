@@ -21,22 +21,16 @@ from pathlib import Path
 
 import httpx
 
+from bench.cluster import stop_process, write_config
 from bench.common import free_port
 from tests.serve_child import ServeChild
 
-CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "haproxy.cfg"
 GATEWAY_HEADER = "x-omnilive-gateway"
 """Set by the balancer on every answer: the name of the gateway that gave it."""
 
 
 def haproxy_binary() -> str | None:
     return shutil.which("haproxy")
-
-
-def write_config(path: Path, gateways: dict[str, int]) -> None:
-    """deploy/haproxy.cfg plus one `server` line per gateway (name -> loopback port)."""
-    lines = [f"    server {name} 127.0.0.1:{port}\n" for name, port in gateways.items()]
-    path.write_text(CONFIG.read_text() + "".join(lines))
 
 
 @dataclass(frozen=True)
@@ -161,7 +155,7 @@ async def cluster(data_dir: Path, *extra: str, gateways: int = 2) -> AsyncIterat
         for child in children.values():
             child.stop()
         if balancer is not None:
-            _stop(balancer.proc)
+            stop_process(balancer.proc)
             shutil.rmtree(balancer.socket.parent, ignore_errors=True)
 
 
@@ -183,13 +177,3 @@ def _start_balancer(binary: str, data_dir: Path, ports: dict[str, int]) -> Balan
             [binary, "-db", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT, env=env
         )
     return Balancer(proc, f"http://127.0.0.1:{port}", socket, log)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)

@@ -178,6 +178,8 @@ class CallClient:
         self.event_times: list[float] = []
         self.received = ReceivedAudio()
         self.location: str | None = None
+        self.answer_sdp: str | None = None
+        """The server's SDP answer as it came (its bandwidth and frame-rate lines)."""
         self._on_event = on_event
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -219,6 +221,7 @@ class CallClient:
             await self.pc.close()
             raise RuntimeError(f"call refused: {response.status_code} {response.text}")
         self.location = response.headers["location"]
+        self.answer_sdp = response.text
         await self.pc.setRemoteDescription(RTCSessionDescription(response.text, "answer"))
         await asyncio.wait_for(self.channel_open.wait(), timeout)
 

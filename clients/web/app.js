@@ -87,6 +87,7 @@ const state = {
   pc: null,
   dc: null,
   videoSender: null,
+  videoCeiling: null, // session.video.ceiling: how much camera video the server uses
   callUrl: null,
   run: 0, // bumped by Stop: every await in a stale run gives up
   reconnecting: false,
@@ -342,6 +343,32 @@ function tuneCamera(track) {
   if ("contentHint" in track) track.contentHint = state.scenario === "tutor" ? "detail" : "motion";
 }
 
+// The server says how much camera video the scenario uses (session.video.ceiling);
+// sending no more saves the phone's battery and data and the server's decoding.
+async function applyVideoCeiling(session) {
+  const ceiling = session?.video?.ceiling;
+  if (ceiling) state.videoCeiling = ceiling;
+  const sender = state.videoSender;
+  const wanted = state.videoCeiling;
+  if (!sender || !sender.track || !wanted) return;
+  const params = sender.getParameters();
+  if (!params.encodings || params.encodings.length === 0) return; // not negotiated yet
+  const height = sender.track.getSettings().height ?? wanted.max_height;
+  for (const encoding of params.encodings) {
+    encoding.active = wanted.max_fps > 0;
+    if (wanted.max_fps > 0) {
+      encoding.maxFramerate = wanted.max_fps;
+      encoding.maxBitrate = wanted.max_bitrate;
+      encoding.scaleResolutionDownBy = Math.max(1, height / wanted.max_height);
+    }
+  }
+  try {
+    await sender.setParameters(params);
+  } catch (err) {
+    console.warn("the video ceiling could not be applied", err);
+  }
+}
+
 function showPreview() {
   const has = Boolean(state.camTrack);
   ui.preview.srcObject = has ? new MediaStream([state.camTrack]) : null;
@@ -387,7 +414,10 @@ async function reopenCamera(label) {
     tuneCamera(track);
     state.stream.addTrack(track);
     state.camTrack = track;
-    if (state.videoSender) await state.videoSender.replaceTrack(track);
+    if (state.videoSender) {
+      await state.videoSender.replaceTrack(track);
+      await applyVideoCeiling(null); // the new camera may have another size
+    }
     showPreview();
     if (label) toast(label);
   } catch (err) {
@@ -808,6 +838,8 @@ function showError(e) {
 }
 
 const HANDLERS = {
+  "session.created": (e) => applyVideoCeiling(e.session),
+  "session.updated": (e) => applyVideoCeiling(e.session),
   "input_audio_buffer.speech_started": () => setSpeaking(true, false),
   "input_audio_buffer.speech_stopped": () => setSpeaking(false, state.assistantSpeaking),
   "conversation.item.input_audio_transcription.completed": (e) => {

@@ -17,7 +17,9 @@ from typing import Any
 from model.base import OmniModel
 from model.dialogue import Tool, ToolChoice
 from model.scenario import ScenarioConfigError, ScenarioRegistry, Voice
+from rtc.conversation.camera import EMOTION_FPS
 from rtc.conversation.turns import TurnSettings
+from rtc.conversation.video_ceiling import VideoCeiling, ceiling_for
 from rtc.errors import InvalidEvent
 from rtc.events import new_id
 
@@ -151,6 +153,8 @@ class SessionConfig:
     echo_cancellation: bool
     """Ours, `audio.input.echo_cancellation`: cancel the answer's echo on a WebRTC call too
     (the WebSocket always does)."""
+    video_ceiling: VideoCeiling
+    """The camera video the call asks the phone for (`session.video.ceiling`, read-only)."""
 
     @property
     def transcribing_only(self) -> bool:
@@ -158,7 +162,9 @@ class SessionConfig:
 
     def as_json(self) -> dict[str, Any]:
         """The session object for `session.created` / `session.updated` (a copy)."""
-        return copy.deepcopy(dict(self.data))
+        out = copy.deepcopy(dict(self.data))
+        out["video"] = {**(out.get("video") or {}), "ceiling": self.video_ceiling.as_json()}
+        return out
 
 
 class SessionRules:
@@ -215,13 +221,15 @@ class SessionRules:
                 "invalid_scenario",
                 f"unknown scenario {scenario!r}; this server has {', '.join(self.scenarios.names)}",
             )
+        video_fps, emotion = _video_fps(data), _emotion(data)
+        faces = EMOTION_FPS if emotion and self.model.capabilities.emotion else 0.0
         config = SessionConfig(
             data=data,
             kind=_kind(data),
             scenario=cls.name,
             languages=_languages(data),
-            video_fps=_video_fps(data),
-            emotion=_emotion(data),
+            video_fps=video_fps,
+            emotion=emotion,
             turn=turn_settings(data),
             input_format=audio_format(data, "input"),
             output_format=audio_format(data, "output"),
@@ -230,6 +238,7 @@ class SessionRules:
             transcription=_transcription(data),
             noise_reduction=_noise_reduction(data),
             echo_cancellation=_echo_cancellation(data),
+            video_ceiling=ceiling_for(max(cls.peak_video_fps(video_fps), faces)),
         )
         try:
             cls.check_config(self.model, data)
@@ -241,6 +250,10 @@ class SessionRules:
         if not isinstance(update, Mapping):
             raise InvalidEvent("invalid_session", "session must be a JSON object")
         update = {k: v for k, v in update.items() if k not in ("id", "object")}
+        video = update.get("video")
+        if isinstance(video, Mapping) and "ceiling" in video:
+            # The server's to say (clients echo whole sessions back): ignored.
+            update["video"] = {k: v for k, v in video.items() if k != "ceiling"}
         audio = update.get("audio")
         if audio is not None and not isinstance(audio, Mapping):
             raise InvalidEvent("invalid_session", "session.audio must be an object")

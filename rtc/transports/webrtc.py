@@ -3,7 +3,8 @@
 The microphone track is drained frame by frame into `conversation.hear`, the camera
 track into `conversation.video` (newest frame wins), the `oai-events` data channel
 into `conversation.receive` and back out as the conversation's events; the
-conversation's playout goes out as an Opus track.
+conversation's playout goes out as an Opus track. The camera is asked for no more
+than the call samples (video_feedback.py).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from aiortc.rtcdatachannel import RTCDataChannel
 from numpy.typing import NDArray
 
 from rtc.conversation.conversation import Conversation
+from rtc.conversation.video_ceiling import CALL_BOUND, VideoCeiling
 from rtc.errors import BadRequest
 from rtc.offer import Offer
 from rtc.transports import tuning
 from rtc.transports.opus_track import OpusTrack
+from rtc.transports.video_feedback import CeilingFeedback, answer_with_ceiling
 
 tuning.apply()
 
@@ -79,7 +82,8 @@ class WebRTCTransport:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self.conversation.start(self)
         logger.info("%smedia: %s", self._log, sorted(offer.kinds))
-        return str(self.pc.localDescription.sdp)
+        opening = self.conversation.config.video_ceiling
+        return answer_with_ceiling(str(self.pc.localDescription.sdp), opening, CALL_BOUND)
 
     # -- media in ------------------------------------------------------------------
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -88,6 +92,9 @@ class WebRTCTransport:
             self.conversation.spawn(self._hear(track), "audio in")
         elif track.kind == "video":
             self.conversation.spawn(self._watch(track), "video in")
+            transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
+            feedback = CeilingFeedback(transceiver, self._video_ceiling)
+            self.conversation.spawn(feedback.run(), "video ceiling")
 
     async def _hear(self, track: MediaStreamTrack) -> None:
         """Every frame of the microphone, as it arrives, to the conversation."""
@@ -103,6 +110,7 @@ class WebRTCTransport:
     async def _watch(self, track: MediaStreamTrack) -> None:
         """Receive every camera frame so aiortc's queue never grows; keep only the newest."""
         video = self.conversation.video
+        counted = self.conversation.metrics.video_frames
         while True:
             try:
                 frame = await track.recv()
@@ -110,6 +118,10 @@ class WebRTCTransport:
                 return
             if isinstance(frame, av.VideoFrame):
                 video.put(frame)
+                counted.inc()
+
+    def _video_ceiling(self) -> VideoCeiling:
+        return self.conversation.config.video_ceiling
 
     # -- events --------------------------------------------------------------------
     def _on_datachannel(self, channel: RTCDataChannel) -> None:

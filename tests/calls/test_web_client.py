@@ -609,3 +609,68 @@ def test_switches_mid_call_and_comes_back_after_a_drop(
     page.locator("#start").click()
     _wait_no_calls(server_url)
     context.close()
+
+
+_SENT_FRAMES = """async () => {
+  const stats = await window.omnilive.state.videoSender.getStats();
+  for (const s of stats.values()) {
+    if (s.type === "outbound-rtp") return [s.framesSent ?? 0, s.timestamp];
+  }
+  return [0, performance.timeOrigin + performance.now()];
+}"""
+
+
+def _sent_fps(page: Page, seconds: float) -> float:
+    """Frames a second the page's camera sender sent over `seconds` (by Chrome's clock)."""
+    frames0, t0 = page.evaluate(_SENT_FRAMES)
+    page.wait_for_timeout(seconds * 1000)
+    frames1, t1 = page.evaluate(_SENT_FRAMES)
+    return float(frames1 - frames0) / (float(t1 - t0) / 1000)
+
+
+_ENCODING_IS = """(wanted) => {
+  const sender = window.omnilive.state.videoSender;
+  const encoding = sender && sender.getParameters().encodings[0];
+  return encoding && encoding.active === wanted.active
+      && (!wanted.active || encoding.maxFramerate === wanted.fps);
+}"""
+
+
+@pytest.mark.models
+def test_the_camera_sends_only_what_the_scenario_uses(
+    server_url: str, launch: Callable[[Path, Path], Browser], media_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    context = _quiet_phone(launch, media_dir, server_url)
+    page = _open(context)
+    page.locator("label.segment", has_text="Tutor").click()
+    page.locator("#start").click()
+    expect(page.locator("#status")).to_have_text("Connected", timeout=30_000)
+    # The tutor samples a frame a second: the sender is held to 2 frames a second,
+    # though the camera gives 15.
+    page.wait_for_function(_ENCODING_IS, arg={"active": True, "fps": 2}, timeout=10_000)
+    encoding = page.evaluate("() => window.omnilive.state.videoSender.getParameters().encodings[0]")
+    ceiling = page.evaluate("() => window.omnilive.state.videoCeiling")
+    assert encoding["maxBitrate"] == ceiling["max_bitrate"]
+    page.wait_for_function(
+        f"async () => (await ({_SENT_FRAMES})())[0] > 0", timeout=10_000
+    )  # sending
+    assert _sent_fps(page, 4.0) <= 2.5
+
+    # The interpreter samples no video: the camera stops sending (the preview stays on).
+    page.locator("label.segment", has_text="Interpreter").click()
+    page.wait_for_function(_ENCODING_IS, arg={"active": False}, timeout=10_000)
+    assert _sent_fps(page, 2.0) * 2.0 <= 1  # at most a frame that was already on its way
+    expect(page.locator("#preview")).to_be_visible()
+
+    # Back to the tutor: the camera sends again, still at the tutor's rate.
+    page.locator("label.segment", has_text="Tutor").click()
+    page.wait_for_function(_ENCODING_IS, arg={"active": True, "fps": 2}, timeout=10_000)
+    frames = page.evaluate(_SENT_FRAMES)[0]
+    page.wait_for_function(
+        f"async (before) => (await ({_SENT_FRAMES})())[0] > before", arg=frames, timeout=10_000
+    )
+    page.locator("#start").click()
+    _wait_no_calls(server_url)
+    context.close()
