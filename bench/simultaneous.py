@@ -77,10 +77,10 @@ def chrf(hypothesis: str, reference: str, order: int = 6, beta: float = 2.0) -> 
         recalls.append(match / sum(r.values()))
     if not precisions:
         return 0.0
-    p, r = float(np.mean(precisions)), float(np.mean(recalls))
-    if p + r == 0:
+    precision, recall = float(np.mean(precisions)), float(np.mean(recalls))
+    if precision + recall == 0:
         return 0.0
-    return 100 * (1 + beta**2) * p * r / (beta**2 * p + r)
+    return 100 * (1 + beta**2) * precision * recall / (beta**2 * precision + recall)
 
 
 # -- the monologue ----------------------------------------------------------------------
@@ -337,7 +337,10 @@ def measure(monologue: Monologue, target: str, run: Run, baseline: str) -> Resul
 
 def report(result: Result) -> None:
     r = result
-    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+
+    def ok(good: bool) -> str:
+        return "ok" if good else "MISSED"
+
     print(f"\n== {r.direction}: {r.seconds:.0f} s monologue, {r.words} words, {r.matched} matched")
     print(f"  EVS median   {r.evs_median_s:5.2f} s   (target <= 2.5)  {ok(r.evs_median_s <= 2.5)}")
     print(f"  EVS p90      {r.evs_p90_s:5.2f} s   (target <= 4.0)  {ok(r.evs_p90_s <= 4.0)}")
