@@ -81,6 +81,11 @@ class LocalAgreement:
         self._commit(committed)
         return committed
 
+    def observe(self, hypothesis: Sequence[HeardWord], window_s: float = 0.0) -> None:
+        """A hypothesis that may not commit anything yet (its language is not sure): it is
+        only what the next one is compared with."""
+        self._tentative = self.fresh(hypothesis, window_s)
+
     def flush(
         self, hypothesis: Sequence[HeardWord] | None = None, window_s: float = 0.0
     ) -> list[HeardWord]:

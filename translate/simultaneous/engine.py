@@ -84,7 +84,7 @@ class SimultaneousInterpreter:
         self.renderer = Renderer(
             session, self.settings, lambda: self.directions, clock, lambda: self.stream_s
         )
-        self._segments: asyncio.Queue[Segment | None] = asyncio.Queue()
+        self._segments: asyncio.Queue[tuple[Segment, float] | None] = asyncio.Queue()
         self._fed = asyncio.Event()
         self._last_feed = clock()
         self._finishing = False
@@ -147,8 +147,7 @@ class SimultaneousInterpreter:
                     self.recognizer.heard_until_s = self.recognizer.stream_s
                     continue
                 self._take(heard)
-            for segment in self.segmenter.flush():
-                self._segments.put_nowait(segment)
+            self._queue(self.segmenter.flush())
         finally:
             self._segments.put_nowait(None)
 
@@ -179,23 +178,27 @@ class SimultaneousInterpreter:
                 SourceDelta(delta, heard.words[0].language, elapsed_ms(self.stream_s))
             )
         for word in heard.words:
-            for segment in self.segmenter.push(word):
-                self._segments.put_nowait(segment)
+            self._queue(self.segmenter.push(word))
         if heard.pause_at_s is not None:
             closed = self.segmenter.pause(heard.pause_at_s)
         else:
             closed = self.segmenter.peek(heard.upcoming)
-        for segment in closed:
-            self._segments.put_nowait(segment)
+        self._queue(closed)
+
+    def _queue(self, segments: list[Segment]) -> None:
+        now = self._clock()
+        for segment in segments:
+            self._segments.put_nowait((segment, now))
 
     # -- rendering ---------------------------------------------------------------------
     async def _render(self) -> None:
         while True:
-            segment = await self._segments.get()
-            if segment is None:
+            queued = await self._segments.get()
+            if queued is None:
                 return
+            segment, closed_at = queued
             try:
-                delta, audio, done = await self.renderer.render(segment)
+                delta, audio, done = await self.renderer.render(segment, closed_at)
             except ModelError as exc:
                 logger.warning("could not render segment %d: %s", segment.index, exc)
                 self.sink.failed("translation_failed", f"segment {segment.index}: {exc}")

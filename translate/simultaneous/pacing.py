@@ -23,14 +23,20 @@ PAUSE_LEVEL = 300.0
 
 
 def speed_for(
-    *, queued_s: float, voice_s: float, source_s: float, slack_s: float, max_speed: float
+    *,
+    queued_s: float,
+    voice_s: float,
+    source_s: float,
+    slack_s: float,
+    max_speed: float,
+    share: float = 1.0,
 ) -> float:
     """How much faster than natural to voice a segment (1.0 = as synthesized).
 
     `queued_s`: voice already waiting to be played; `voice_s`: this segment's voice;
-    `source_s`: the speech it renders, with the pause before it (the time the next
-    segment will take to arrive)."""
-    budget = max(0.5, source_s + slack_s)
+    `source_s`: the speech it renders, with the pause before it (about the time the next
+    segment will take to arrive); `share`: of that time, how much the voice may fill."""
+    budget = max(0.5, source_s * share + slack_s)
     needed = (queued_s + voice_s) / budget
     return float(min(max_speed, max(1.0, needed)))
 

@@ -82,6 +82,10 @@ class StreamingRecognizer:
         self.heard_until_s = 0.0
         """End of the window the last hypothesis heard."""
         self._ignored = 0
+        self.language: str | None = None
+        """The language of the words committed last: the speaker's, as far as is known."""
+        self._turn_open = True
+        """Since the last long pause nothing was committed: the language may change."""
         self.hypotheses = 0
         self.busy_s = 0.0
 
@@ -118,9 +122,15 @@ class StreamingRecognizer:
 
     def skip_silence(self) -> None:
         """Nothing to hear: let the window forget the silence (keeping a little of it)."""
+        self._note_turns()
         if not self.pending():
             self._cut(self.stream_s - KEEP_SILENCE_S)
             self.heard_until_s = max(self.heard_until_s, self.buffer_start_s)
+
+    def _note_turns(self) -> None:
+        """A long pause may hand the floor to someone speaking another language."""
+        if self.meter.silence_before(self.stream_s) >= self.settings.turn_pause_s:
+            self._turn_open = True
 
     # -- hearing ---------------------------------------------------------------------
     async def hear(self, *, final: bool = False) -> Heard:
@@ -132,10 +142,16 @@ class StreamingRecognizer:
         length = min(len(window), int(settings.max_window_s * INPUT_SAMPLE_RATE))
         end = start + length / INPUT_SAMPLE_RATE
         audio = window[:length]
+        self._note_turns()
+        # Whisper's language detection on a second of speech is a guess (espeak's Spanish
+        # is "English" half the time): once the speaker's language is known, a short window
+        # is heard in it, and only a longer one may say the speaker changed language.
+        trusted = self.meter.voiced_seconds(start, end) >= settings.detect_s
+        known = self.language
+        open_turn = known is None or self._turn_open
+        languages = self.languages if known is None or open_turn or trusted else (known,)
         began = time.perf_counter()
-        transcript = await self.session.transcribe_words(
-            audio, self.languages, prompt=self._prompt()
-        )
+        transcript = await self.session.transcribe_words(audio, languages, prompt=self._prompt())
         cost = time.perf_counter() - began
         self.hypotheses += 1
         self.busy_s += cost
@@ -153,14 +169,23 @@ class StreamingRecognizer:
             self.heard_until_s = end
             return Heard([], None, None, length / INPUT_SAMPLE_RATE, cost)
         self._ignored = 0
-        if pause_at is not None or (final and end >= self.stream_s - 1e-6):
+        settled = pause_at is not None or (final and end >= self.stream_s - 1e-6)
+        if settled:
             if pause_at is not None:
                 words = [w for w in words if w.start_s < pause_at + PAUSE_MARGIN_S]
             committed = self.agreement.flush(words, start)
+        elif open_turn and not trusted:
+            # A new speaker (or the first): nothing is final before the language is sure.
+            self.agreement.observe(words, start)
+            committed = []
         else:
             committed = self.agreement.insert(words, start)
-            if full and not committed:
-                committed = self.agreement.commit_until(words, end - settings.force_s, start)
+            # Words heard long enough ago are final even if the passes still disagree on
+            # them: the speaker moved on, and the listener should not wait any longer.
+            committed += self.agreement.commit_until(words, end - settings.force_s, start)
+        if committed:
+            self.language = committed[-1].language
+            self._turn_open = False
         self.heard_until_s = end
         if full:
             # Whisper could not settle a whole window: give up its oldest half rather than
@@ -243,3 +268,5 @@ class StreamingRecognizer:
 
     def reset_languages(self, languages: Sequence[str]) -> None:
         self.languages = tuple(languages)
+        if self.language not in self.languages:
+            self.language = None

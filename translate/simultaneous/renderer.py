@@ -55,7 +55,7 @@ class Renderer:
         return max(0.0, self.out_end - self._clock())
 
     async def render(
-        self, segment: Segment
+        self, segment: Segment, closed_at: float
     ) -> tuple[OutputDelta, OutputAudio | None, RenderedSegment]:
         """Translate and voice one segment (raises ModelError if the model fails)."""
         target = self._directions().target(segment.language)
@@ -76,6 +76,7 @@ class Renderer:
             source_s=source_s,
             slack_s=self.settings.slack_s,
             max_speed=self.settings.max_speed,
+            share=self.settings.share,
         )
         if speed > 1.0 and len(pcm):
             pcm = await asyncio.to_thread(hasten, pcm, rate, speed, self.settings.max_pause_s)
@@ -95,6 +96,7 @@ class Renderer:
             play_at=start,
             play_end=max(start, self.out_end) if audio is not None else start,
             speed=speed,
+            closed_at=closed_at,
             rendered_at=now,
         )
         self.rendered.append(done)

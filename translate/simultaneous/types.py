@@ -29,8 +29,15 @@ class SimultaneousSettings:
     """Trailing silence after which the whole hypothesis is final (no second opinion)."""
     stall_s: float = 1.0
     """No new audio for this long (wall clock): what is heard so far is final."""
-    force_s: float = 1.5
-    """Words this far behind the end of a full window are committed even without agreement."""
+    force_s: float = 1.6
+    """Words this far behind the end of the window are committed without agreement (the
+    last hypothesis's version): a word the passes keep changing delays nothing longer."""
+    detect_s: float = 2.0
+    """Voice a window needs before its detected language overrules the speaker's known one
+    (Whisper's detection on a second of speech is a guess)."""
+    turn_pause_s: float = 1.0
+    """A pause this long may hand over to a speaker of another language: until the next
+    words are heard for `detect_s`, nothing is committed and the language is detected."""
     prompt_chars: int = 0
     """Committed text handed to the recogniser as what came before the window. Off: with
     one, Whisper base often stops after a few words or skips the window's start."""
@@ -50,8 +57,11 @@ class SimultaneousSettings:
     output_rate: int = 24_000
     max_speed: float = 1.5
     """Fastest the voice is played when behind (time-stretched, pitch kept)."""
+    share: float = 1.0
+    """Of the time a segment's source took, how much its voice (and the voice still queued)
+    may fill before it is sped up: below 1, the voice keeps a margin for the next one."""
     slack_s: float = 0.3
-    """How much longer than the source a segment's voice may be before it is sped up."""
+    """How much longer than that a segment's voice may be before it is sped up."""
     max_pause_s: float = 0.12
     """Pauses inside a segment's voice are cut to this when it is sped up."""
 
@@ -167,8 +177,10 @@ class RenderedSegment:
     play_at: float
     play_end: float
     speed: float
+    closed_at: float
+    """When the segment was closed (its words committed), on the interpreter's clock."""
     rendered_at: float
-    """When its voice was handed out (the interpreter's clock)."""
+    """When its voice was ready (the interpreter's clock)."""
 
 
 def elapsed_ms(stream_s: float) -> int:
