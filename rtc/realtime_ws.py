@@ -29,7 +29,7 @@ SUBPROTOCOL = "realtime"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 
-def _authorization(websocket: WebSocket) -> str | None:
+def authorization(websocket: WebSocket) -> str | None:
     header = websocket.headers.get("authorization")
     if header:
         return header
@@ -44,14 +44,14 @@ async def realtime_websocket(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
     address = websocket.client.host if websocket.client is not None else "unknown"
     try:
-        grant = gateway.admit(address, _authorization(websocket))
+        grant = gateway.admit(address, authorization(websocket))
         call, transport = await gateway.open(
             WebSocketTransport.id_prefix, None, grant, _connect(websocket)
         )
     except GatewayError as exc:
         if isinstance(exc, Unauthorized):
             gateway.metrics.auth_failures.labels(exc.code).inc()
-        await _refuse(websocket, exc)
+        await refuse_handshake(websocket, exc)
         return
     offered = websocket.scope.get("subprotocols") or []
     try:
@@ -69,7 +69,7 @@ def _connect(websocket: WebSocket) -> Callable[[Conversation], Awaitable[WebSock
     return connect
 
 
-async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:
+async def refuse_handshake(websocket: WebSocket, exc: GatewayError) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         response = JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
         await websocket.send_denial_response(response)
