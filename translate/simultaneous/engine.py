@@ -103,6 +103,15 @@ class SimultaneousInterpreter:
             self._recognizing = asyncio.create_task(self._recognize(), name="interpreter asr")
             self._rendering = asyncio.create_task(self._render(), name="interpreter voice")
 
+    async def run(self) -> None:
+        """Interpret until `finish` is done or this is cancelled (then everything stops)."""
+        self.start()
+        assert self._recognizing is not None and self._rendering is not None
+        try:
+            await asyncio.gather(self._recognizing, self._rendering)
+        finally:
+            await self.aclose()
+
     def feed(self, chunk: NDArray[np.float32]) -> None:
         """The next piece of the speaker's audio: 16 kHz mono float32, any length."""
         if self._finishing:

@@ -34,8 +34,7 @@ PAUSE_MARGIN_S = 0.3
 TRUNCATED_S = 0.6
 #: Truncated hypotheses ignored in a row before one is taken anyway (progress first).
 MAX_IGNORED = 2
-#: How far after the first word in doubt (by Whisper's timing) a pause may begin and still
-#: be cut in: Whisper's word ends are often a little early.
+#: How far Whisper's word timings may be off when a pause is picked to cut the window in.
 BOUNDARY_SLACK_S = 0.3
 #: The shortest pause the window is cut in.
 QUIET_CUT_S = 0.12
@@ -112,13 +111,18 @@ class StreamingRecognizer:
         new_s = self.stream_s - self.heard_until_s
         if new_s <= 0 or not self.pending():
             return False
-        if new_s >= self.settings.step_s:
-            return True
         # A pause that the last hypothesis did not hear whole: hearing it settles the clause.
         quiet = self.meter.silence_before(self.stream_s)
-        return quiet >= self.settings.pause_s and self.stream_s - quiet < self.heard_until_s + (
+        if quiet >= self.settings.pause_s and self.stream_s - quiet < self.heard_until_s + (
             self.settings.pause_s
-        )
+        ):
+            return True
+        if new_s < self.settings.step_s:
+            return False
+        # The first words of an utterance: Whisper makes little of less than a second.
+        since = max(self.buffer_start_s, self.agreement.committed_end_s)
+        fresh_voice = self.meter.voiced_seconds(since, self.stream_s)
+        return bool(self.agreement.tentative) or fresh_voice >= self.settings.min_voice_s
 
     def skip_silence(self) -> None:
         """Nothing to hear: let the window forget the silence (keeping a little of it)."""
@@ -238,16 +242,21 @@ class StreamingRecognizer:
         if not tentative and not self.pending():
             self._cut(min(self.stream_s - KEEP_SILENCE_S, self.heard_until_s))
             return
-        boundary = tentative[0].start_s if tentative else self.agreement.committed_end_s
-        boundary = min(boundary, self.heard_until_s)
-        # A pause that begins before the first word in doubt (and may run on after it:
-        # timings are rough) is a safe place to cut, up to where a hypothesis has heard.
-        quiet = self.meter.last_quiet(
-            self.buffer_start_s,
-            self.heard_until_s,
-            QUIET_CUT_S,
-            starts_by=boundary + BOUNDARY_SLACK_S,
-        )
+        slack = BOUNDARY_SLACK_S
+        if tentative:
+            # Any pause before the first word in doubt (the voice after it may start a little
+            # after Whisper says the word does).
+            boundary = tentative[0].start_s
+            quiet = self.meter.last_quiet(
+                self.buffer_start_s, self.heard_until_s, QUIET_CUT_S, ends_by=boundary + slack
+            )
+        else:
+            # The pause right after the last committed word (Whisper ends words early),
+            # not a later one: voice after it that no hypothesis put into words is kept.
+            boundary = min(self.agreement.committed_end_s, self.heard_until_s)
+            quiet = self.meter.last_quiet(
+                self.buffer_start_s, self.heard_until_s, QUIET_CUT_S, begins_by=boundary + slack
+            )
         if quiet is not None:
             self._cut(quiet)
         elif boundary - self.buffer_start_s > self.settings.max_window_s / 2:

@@ -15,17 +15,20 @@ class SimultaneousSettings:
 
     The defaults are tuned on a 2-core CPU with Whisper base (`bench/simultaneous.py`):
     a hypothesis over a few seconds of audio costs 150-300 ms there, so one is run for
-    every half second of new speech, and the window is kept short by cutting off what
-    is committed."""
+    every 0.4 s of new speech, and the window is kept short by cutting off what is
+    committed (in a pause when there is one)."""
 
     # -- recognition: a sliding window, words committed once two hypotheses agree
-    step_s: float = 0.5
+    step_s: float = 0.4
     """New audio that calls for the next hypothesis (more when a hypothesis takes longer)."""
+    min_voice_s: float = 0.8
+    """Voice an utterance needs before its first hypothesis (less is mostly guessed wrong),
+    unless a pause ends it sooner."""
     max_window_s: float = 8.0
     """The longest audio a hypothesis hears; a longer backlog is heard window by window."""
     trim_s: float = 1.0
     """Committed audio kept at the start of the window before it is cut off."""
-    pause_s: float = 0.4
+    pause_s: float = 0.3
     """Trailing silence after which the whole hypothesis is final (no second opinion)."""
     stall_s: float = 1.0
     """No new audio for this long (wall clock): what is heard so far is final."""
@@ -46,10 +49,10 @@ class SimultaneousSettings:
     """Fewest words before a comma or a length cut closes a segment."""
     max_words: int = 8
     """Most words in a segment; longer ones are cut, before a function word if possible."""
-    min_span_s: float = 1.2
+    min_span_s: float = 1.0
     """Speech a segment needs before it closes at the start of the next phrase (as heard in
     the words still in doubt), without waiting for them to be committed."""
-    max_span_s: float = 2.5
+    max_span_s: float = 2.2
     """Longest stretch of speech in one segment (with at least `min_words`)."""
     gap_s: float = 0.4
     """Silence between two committed words that closes a segment."""
@@ -60,7 +63,7 @@ class SimultaneousSettings:
     share: float = 1.0
     """Of the time a segment's source took, how much its voice (and the voice still queued)
     may fill before it is sped up: below 1, the voice keeps a margin for the next one."""
-    slack_s: float = 0.3
+    slack_s: float = 0.0
     """How much longer than that a segment's voice may be before it is sped up."""
     max_pause_s: float = 0.12
     """Pauses inside a segment's voice are cut to this when it is sped up."""

@@ -70,14 +70,21 @@ class VoiceMeter:
         return sum(self._voiced[a:b]) * FRAME_S if b > a else 0.0
 
     def last_quiet(
-        self, start_s: float, end_s: float, min_s: float, starts_by: float | None = None
+        self,
+        start_s: float,
+        end_s: float,
+        min_s: float,
+        *,
+        begins_by: float | None = None,
+        ends_by: float | None = None,
     ) -> float | None:
         """A cut point in the latest run of at least `min_s` of quiet between two stream
-        times that begins by `starts_by` (default: `end_s`): 40 ms before the voice comes
-        back, or where the run reaches `end_s`. None if there is no such run."""
+        times that begins by `begins_by` and ends (the voice comes back) by `ends_by`:
+        40 ms before the voice, or where the run reaches `end_s`. None if there is none."""
         a = max(int(np.ceil(start_s / FRAME_S)), self._first) - self._first
         b = min(int(end_s / FRAME_S), self.frames) - self._first
-        last_start = (int(starts_by / FRAME_S) - self._first) if starts_by is not None else b
+        first_ok = int(begins_by / FRAME_S) - self._first if begins_by is not None else b
+        last_ok = int(ends_by / FRAME_S) - self._first if ends_by is not None else b
         need = max(1, int(round(min_s / FRAME_S)))
         i = b
         while i > a:
@@ -87,9 +94,10 @@ class VoiceMeter:
             run_end = i
             while i > a and not self._voiced[i - 1]:
                 i -= 1
-            if run_end - i >= need and i <= last_start:
+            if run_end - i >= need and i <= first_ok and run_end <= last_ok:
                 # A breath of silence before the voice: Whisper hears a word start better.
-                return (self._first + max(i + need // 2, run_end - 2)) * FRAME_S
+                at = run_end if run_end >= b else max(i + need // 2, run_end - 2)
+                return (self._first + at) * FRAME_S
         return None
 
     def forget_before(self, at_s: float) -> None:
