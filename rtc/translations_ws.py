@@ -74,7 +74,8 @@ async def translations_websocket(websocket: WebSocket) -> None:
     try:
         grant = gateway.admit(address, authorization(websocket))
         token = grant.session if grant is not None else None
-        if token is not None and token.get("type") != "translation":
+        by_token = grant is not None and grant.token_digest is not None
+        if by_token and (token is None or token.get("type") != "translation"):
             raise Unauthorized(
                 "this ephemeral token is for a call; a translation session needs one from "
                 "POST /v1/realtime/translations/client_secrets",
