@@ -236,7 +236,8 @@ class StreamingRecognizer:
     def _trim(self) -> None:
         """Cut committed audio off the window's start, at a pause if there is one (Whisper
         hears a window that starts in a pause far better than one that starts mid-word),
-        else at a word boundary `trim_s` before the words in doubt once the window is long;
+        else at a word boundary `trim_s` before the words in doubt once more than
+        `context_s + trim_s` of committed speech is in the window;
         and silence nobody needs to hear again."""
         tentative = self.agreement.tentative
         if not tentative and not self.pending():
@@ -259,7 +260,7 @@ class StreamingRecognizer:
             )
         if quiet is not None:
             self._cut(quiet)
-        elif boundary - self.buffer_start_s > self.settings.max_window_s / 2:
+        elif boundary - self.buffer_start_s > self.settings.context_s + self.settings.trim_s:
             keep_from = boundary - self.settings.trim_s
             ends = [w.end_s for w in self.agreement.committed if w.end_s <= keep_from]
             if ends:

@@ -27,7 +27,10 @@ class SimultaneousSettings:
     max_window_s: float = 8.0
     """The longest audio a hypothesis hears; a longer backlog is heard window by window."""
     trim_s: float = 1.0
-    """Committed audio kept at the start of the window before it is cut off."""
+    """Committed speech kept at the start of the window when it is cut mid-speech."""
+    context_s: float = 3.0
+    """Committed speech the window may hold before it is cut mid-speech (with no pause to
+    cut in): more is heard again for nothing at every pass."""
     pause_s: float = 0.3
     """Trailing silence after which the whole hypothesis is final (no second opinion)."""
     stall_s: float = 1.0
