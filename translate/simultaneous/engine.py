@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -84,7 +85,9 @@ class SimultaneousInterpreter:
         self.renderer = Renderer(
             session, self.settings, lambda: self.directions, clock, lambda: self.stream_s
         )
-        self._segments: asyncio.Queue[tuple[Segment, float] | None] = asyncio.Queue()
+        self._segments: deque[tuple[Segment, float] | None] = deque()
+        """Closed segments waiting to be rendered (None: no more will come)."""
+        self._segments_ready = asyncio.Event()
         self._fed = asyncio.Event()
         self._last_feed = clock()
         self._finishing = False
@@ -158,7 +161,8 @@ class SimultaneousInterpreter:
                 self._take(heard)
             self._queue(self.segmenter.flush())
         finally:
-            self._segments.put_nowait(None)
+            self._segments.append(None)
+            self._segments_ready.set()
 
     async def _next_hypothesis(self) -> str:
         """Wait until a hypothesis is due: "step", "stalled" (the audio stopped coming),
@@ -196,16 +200,38 @@ class SimultaneousInterpreter:
 
     def _queue(self, segments: list[Segment]) -> None:
         now = self._clock()
-        for segment in segments:
-            self._segments.put_nowait((segment, now))
+        self._segments.extend((segment, now) for segment in segments)
+        if segments:
+            self._segments_ready.set()
 
     # -- rendering ---------------------------------------------------------------------
+    def _merge_waiting(self, segment: Segment, closed_at: float) -> tuple[Segment, float]:
+        """Segments waiting together are rendered as one, up to `max_words`: a translator
+        given the whole clause does better, and one voice costs less than two (but a
+        longer one takes longer to make, so no more than a segment's worth)."""
+        waiting = self._segments
+        words = list(segment.words)
+        while waiting:
+            following = waiting[0]
+            if following is None or following[0].language != segment.language:
+                break
+            if len(words) + len(following[0].words) > self.settings.max_words:
+                break
+            waiting.popleft()
+            words += following[0].words
+            closed_at = following[1]
+            segment = Segment(segment.index, tuple(words), segment.language, following[0].reason)
+        return segment, closed_at
+
     async def _render(self) -> None:
         while True:
-            queued = await self._segments.get()
+            while not self._segments:
+                self._segments_ready.clear()
+                await self._segments_ready.wait()
+            queued = self._segments.popleft()
             if queued is None:
                 return
-            segment, closed_at = queued
+            segment, closed_at = self._merge_waiting(*queued)
             try:
                 delta, audio, done = await self.renderer.render(segment, closed_at)
             except ModelError as exc:
