@@ -304,7 +304,13 @@ class TranslationSession:
         rest = self._chunker.take_rest()
         if len(rest):
             self.engine.feed(self._filter(rest))
-        await self.engine.finish()
+        try:
+            await self.engine.finish()
+        except Exception:  # the client still gets its session.closed
+            logger.exception("%sthe interpreter failed while finishing", self.log_prefix)
+            self.events.error(
+                "internal_error", "the interpretation failed", error_type="server_error"
+            )
         self.events.emit(ev.SESSION_CLOSED)
         if self.wire is not None:
             await self.wire.flush()

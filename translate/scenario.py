@@ -70,7 +70,7 @@ class InterpreterScenario(Scenario):
     def __init__(self, model: OmniModel, session: OmniSession, config: Mapping[str, Any]) -> None:
         super().__init__(model, session, config)
         self._engine: SimultaneousInterpreter | None = None
-        self._segments = 0
+        self._runs = 0
 
     @classmethod
     def check_config(cls, model: OmniModel, config: Mapping[str, Any]) -> None:
@@ -104,7 +104,7 @@ class InterpreterScenario(Scenario):
 
     async def listen(self, out: StreamSink) -> None:
         """Interpret the call's audio as it comes, both ways, until cancelled."""
-        run = self._segments  # item ids stay unique if listening stops and starts again
+        run = self._runs  # item ids stay unique if listening stops and starts again
         engine = SimultaneousInterpreter(
             self.session,
             Directions.two_way(*self.pair),
@@ -113,7 +113,7 @@ class InterpreterScenario(Scenario):
             vocabulary=self.vocabulary,
         )
         self._engine = engine
-        self._segments += 1
+        self._runs += 1
         try:
             await engine.run()
         finally:

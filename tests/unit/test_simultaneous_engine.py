@@ -156,6 +156,27 @@ async def test_a_failing_translator_is_reported_and_the_stream_goes_on() -> None
     assert "".join(d.delta for d in sink.source) == script.text
 
 
+async def test_a_failing_recognition_pass_is_reported_and_the_stream_goes_on() -> None:
+    from model.errors import ModelError
+    from model.types import TimedTranscript
+
+    script = Script(words(MONOLOGUE))
+
+    class Flaky(ScriptedSession):
+        async def transcribe_words(
+            self, audio: Any, languages: Any, *, prompt: str = ""
+        ) -> TimedTranscript:
+            if len(self.windows) == 6:
+                self.windows.append((len(audio), tuple(languages)))
+                raise ModelError("Whisper fell over", code="transcription_failed")
+            return await super().transcribe_words(audio, languages, prompt=prompt)
+
+    sink, _, _ = await interpret(script, Directions.into("es", ["en"]), session=Flaky(script))
+    assert sink.failures == ["transcription_failed"]
+    heard = "".join(d.delta for d in sink.source)
+    assert heard.endswith("on the way.") and len(heard.split()) > len(script.said) // 2
+
+
 async def test_the_recogniser_runs_on_the_stream_it_is_fed_not_after_it() -> None:
     """Words come out while audio is still being fed (no waiting for the end)."""
     script = Script(words(MONOLOGUE))
@@ -247,3 +268,26 @@ def test_the_interpretation_mode_is_checked() -> None:
         InterpreterScenario.check_config(model, {"interpretation": "whenever"})
     assert refused.value.code == "invalid_interpretation"
     InterpreterScenario.check_config(model, {"interpretation": "simultaneous"})
+
+
+async def test_the_conversation_side_of_the_hook_queues_voice_and_sends_events() -> None:
+    """rtc/scenario_stream.py: what the core hands `Scenario.listen` (events, one playout)."""
+    import numpy as np
+
+    from rtc.conversation.playout import Playout
+    from rtc.events import ServerEvents
+    from rtc.scenario_stream import ScenarioStream
+
+    events = ServerEvents()
+    sent: list[dict[str, Any]] = []
+    events.attach(lambda event, _text: sent.append(dict(event)))
+    playout = Playout()
+    stream = ScenarioStream(events, playout)
+    stream.event("translation.input.delta", {"delta": "hola"})
+    stream.play(SpeechChunk(np.ones(2400, np.int16), 24_000, "hola"))  # resampled to 48 kHz
+    stream.error("translation_failed", "down")
+    assert [e["type"] for e in sent] == ["translation.input.delta", "error"]
+    assert playout.queued_ms == pytest.approx(100, abs=2)
+    frame = playout.take()
+    assert frame.owner == stream.owner
+    stream.close()

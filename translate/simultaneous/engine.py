@@ -154,9 +154,11 @@ class SimultaneousInterpreter:
                     break
                 try:
                     heard = await self.recognizer.hear(final=reason != "step")
-                except ModelError as exc:
+                except Exception as exc:  # a failed pass must not end the stream
+                    if not isinstance(exc, ModelError):
+                        logger.exception("a recognition pass failed")
                     self.sink.failed("transcription_failed", f"speech recognition failed: {exc}")
-                    self.recognizer.heard_until_s = self.recognizer.stream_s
+                    self.recognizer.skip_failed()
                     continue
                 self._take(heard)
             self._queue(self.segmenter.flush())
@@ -234,7 +236,9 @@ class SimultaneousInterpreter:
             segment, closed_at = self._merge_waiting(*queued)
             try:
                 delta, audio, done = await self.renderer.render(segment, closed_at)
-            except ModelError as exc:
+            except Exception as exc:  # a failed segment must not end the stream
+                if not isinstance(exc, ModelError):
+                    logger.exception("rendering segment %d failed", segment.index)
                 logger.warning("could not render segment %d: %s", segment.index, exc)
                 self.sink.failed("translation_failed", f"segment {segment.index}: {exc}")
                 continue

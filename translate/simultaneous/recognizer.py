@@ -131,6 +131,12 @@ class StreamingRecognizer:
             self._cut(self.stream_s - KEEP_SILENCE_S)
             self.heard_until_s = max(self.heard_until_s, self.buffer_start_s)
 
+    def skip_failed(self) -> None:
+        """A pass failed: its audio is given up (the next pass starts after it)."""
+        self.heard_until_s = self.stream_s
+        self._cut(self.stream_s - KEEP_SILENCE_S)
+        self.agreement.flush([])
+
     def _note_turns(self) -> None:
         """A long pause may hand the floor to someone speaking another language."""
         if self.meter.silence_before(self.stream_s) >= self.settings.turn_pause_s:
