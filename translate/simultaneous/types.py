@@ -52,10 +52,10 @@ class SimultaneousSettings:
     """Fewest words before a comma or a length cut closes a segment."""
     max_words: int = 8
     """Most words in a segment; longer ones are cut, before a function word if possible."""
-    min_span_s: float = 1.0
+    min_span_s: float = 0.8
     """Speech a segment needs before it closes at the start of the next phrase (as heard in
     the words still in doubt), without waiting for them to be committed."""
-    max_span_s: float = 2.2
+    max_span_s: float = 2.0
     """Longest stretch of speech in one segment (with at least `min_words`)."""
     gap_s: float = 0.4
     """Silence between two committed words that closes a segment."""
@@ -63,7 +63,7 @@ class SimultaneousSettings:
     output_rate: int = 24_000
     max_speed: float = 1.5
     """Fastest the voice is played when behind (time-stretched, pitch kept)."""
-    share: float = 1.0
+    share: float = 0.85
     """Of the time a segment's source took, how much its voice (and the voice still queued)
     may fill before it is sped up: below 1, the voice keeps a margin for the next one."""
     slack_s: float = 0.0
