@@ -257,6 +257,7 @@ class Result:
     sped_up: float
     """Share of segments voiced faster than natural."""
     max_speed: float
+    mean_speed: float
     hypotheses: int
     asr_busy: float
     """Share of the run the recogniser was working."""
@@ -327,6 +328,7 @@ def measure(monologue: Monologue, target: str, run: Run, baseline: str) -> Resul
         else 0.0,
         sped_up=float(np.mean([s > 1.0 for s in speeds])) if speeds else 0.0,
         max_speed=max(speeds, default=1.0),
+        mean_speed=float(np.mean(speeds)) if speeds else 1.0,
         hypotheses=run.hypotheses,
         asr_busy=run.asr_busy_s / duration,
         translation=translation,
@@ -358,7 +360,7 @@ def report(result: Result) -> None:
     print(f"  overlaps     {r.overlaps}  {ok(r.overlaps == 0)}")
     print(
         f"  segments     {r.segments} ({r.words_per_segment:.1f} words each), "
-        f"{100 * r.sped_up:.0f}% sped up (max x{r.max_speed:.2f})"
+        f"{100 * r.sped_up:.0f}% sped up (mean x{r.mean_speed:.2f}, max x{r.max_speed:.2f})"
     )
     print(f"  recogniser   {r.hypotheses} hypotheses, busy {100 * r.asr_busy:.0f}% of the time")
     if r.failures:
