@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 from model.conversation import Conversation
 from model.dialogue import DialogueOutput, DialogueRequest
 from model.errors import UnsupportedError
-from model.types import FaceEmotion, SpeechChunk, TextLine, Transcript
+from model.types import FaceEmotion, SpeechChunk, TextLine, TimedTranscript, Transcript
+from model.words import spread_words
 
 ProgressCallback = Callable[[str], None]
 
@@ -77,6 +78,17 @@ class OmniSession(ABC):
 
         `prompt`: words the speaker is likely to use (names, jargon), as OpenAI's
         `transcription.prompt`; a backend may ignore it."""
+
+    async def transcribe_words(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> TimedTranscript:
+        """Like `transcribe`, word by word with timings (streaming recognition needs them).
+
+        This default transcribes and spreads the words over the voiced part of the audio
+        (`exact_timings` False), so any backend can interpret simultaneously; backends
+        whose recogniser knows where each word lies override it."""
+        transcript = await self.transcribe(audio, languages, prompt=prompt)
+        return spread_words(transcript, audio)
 
     @abstractmethod
     async def translate(self, text: str, source: str, target: str) -> str:

@@ -118,6 +118,20 @@ class ResponseSink(Protocol):
         """Tell the client something went wrong with this turn."""
 
 
+class StreamSink(Protocol):
+    """Where a scenario that listens continuously speaks: no turns, no responses (the
+    interpreter's simultaneous mode). The gateway implements it."""
+
+    def event(self, event_type: str, payload: Mapping[str, Any]) -> None:
+        """Send a scenario event."""
+
+    def play(self, chunk: SpeechChunk) -> None:
+        """Queue speech (any rate) after everything queued before it; returns at once."""
+
+    def error(self, code: str, message: str) -> None:
+        """Tell the client part of the stream could not be handled (the scenario goes on)."""
+
+
 class ScenarioConfigError(ValueError):
     """The session asks for something this scenario or backend cannot do."""
 
@@ -200,6 +214,21 @@ class Scenario(ABC):
     async def watch(self, emit: EventEmitter) -> None:  # noqa: B027
         """Runs for the scenario's life, started by the gateway; may send unprompted events
         with `emit` (e.g. `explainer.observation`). Returns at once unless overridden."""
+
+    @property
+    def listens_continuously(self) -> bool:
+        """True: the gateway hands every chunk of the user's audio to `hear_audio` and runs
+        `listen` (no turn detection, no responses to turns); False: turns, as usual. The
+        gateway checks it again after every session change."""
+        return False
+
+    async def listen(self, out: StreamSink) -> None:  # noqa: B027
+        """Runs while `listens_continuously` (started by the gateway when it becomes True,
+        cancelled when it becomes False or the call ends), speaking through `out`."""
+
+    def hear_audio(self, chunk: NDArray[np.float32]) -> None:  # noqa: B027
+        """The user's audio as it arrives, 16 kHz mono (the VAD's chunks), while
+        `listens_continuously`; on the event loop, so it must be cheap."""
 
     def on_emotion(self, state: EmotionState, frustrated_s: float) -> bool:
         """The user's expression, after every look. Return True to be given a turn to speak up."""

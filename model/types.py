@@ -28,6 +28,36 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class TimedWord:
+    """One recognised word and where it lies in the audio it was heard in."""
+
+    text: str
+    """The word as written, with its punctuation and no surrounding spaces."""
+    start_s: float
+    end_s: float
+    """Seconds from the start of the audio handed to the recogniser."""
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class TimedTranscript:
+    """What was said in a stretch of audio, word by word with timings.
+
+    Streaming recognition needs the timings to tell which words of two overlapping
+    hypotheses are the same, and where a window of audio can be cut between words."""
+
+    words: tuple[TimedWord, ...]
+    language: str
+    language_probability: float
+    exact_timings: bool = True
+    """False when the backend only estimated the timings (spread over the voiced audio)."""
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+@dataclass(frozen=True)
 class TextLine:
     """One line of text read from an image, top to bottom."""
 

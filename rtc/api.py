@@ -12,6 +12,7 @@ from rtc.gateway import Gateway
 from rtc.jsonsafe import JSONRejected, loads
 from rtc.records import ConversationStore
 from rtc.signaling import ERROR_RESPONSE, client_address, read_body
+from rtc.translations_ws import session_config, translation_parts
 
 router = APIRouter()
 
@@ -81,6 +82,58 @@ async def create_client_secret(request: Request) -> dict[str, Any]:
     session = gateway.session_for(update).as_json()
     ttl = _ttl(body.get("expires_after"), gateway.config.token_ttl_s)
     value, expires_at = gateway.auth.issue(update, ttl)
+    gateway.metrics.client_secrets.inc()
+    return {"value": value, "expires_at": expires_at, "session": session}
+
+
+@router.post(
+    "/v1/realtime/translations/client_secrets",
+    summary="Issue a single-use ephemeral token for a translation session",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _SECRET_REQUEST}},
+        }
+    },
+    responses={
+        200: {
+            "description": "the token, its expiry (unix seconds) and the translation session",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["value", "expires_at", "session"],
+                        "properties": {
+                            "value": {"type": "string"},
+                            "expires_at": {"type": "integer"},
+                            "session": _SESSION,
+                        },
+                    }
+                }
+            },
+        },
+        **_errors(400, 401, 413, 415, 429),
+    },
+)
+async def create_translation_client_secret(request: Request) -> dict[str, Any]:
+    """As `/v1/realtime/client_secrets` (the API key, the same limits), for
+    `GET /v1/realtime/translations`: the token opens one translation session with its
+    session (`model`, `audio.output.language`, ...), and nothing else."""
+    gateway = _gateway(request)
+    address = client_address(request)
+    with gateway.auth_attempt(address):
+        gateway.auth.require_api_key(request.headers.get("authorization"))
+    gateway.check_call_rate(f"client_secrets {address}")
+    body = await _json_body(request, gateway.config.max_body_bytes)
+    update = body.get("session") or {}
+    if not isinstance(update, dict):
+        raise BadRequest("'session' must be a JSON object", code="invalid_session")
+    token = {**update, "type": "translation"}
+    parts = translation_parts(request.app)
+    model = update.get("model") if isinstance(update.get("model"), str) else None
+    session = session_config(parts, model, token).as_json()
+    ttl = _ttl(body.get("expires_after"), gateway.config.token_ttl_s)
+    value, expires_at = gateway.auth.issue(token, ttl)
     gateway.metrics.client_secrets.inc()
     return {"value": value, "expires_at": expires_at, "session": session}
 

@@ -27,6 +27,7 @@ from rtc.gateway import Gateway
 from rtc.load import watch as watch_loop
 from rtc.realtime_ws import router as realtime_ws_router
 from rtc.signaling import ERROR_SCHEMA, router
+from rtc.translations_ws import router as translations_router
 from rtc.vad import SileroVAD
 from rtc.web import mount_web
 
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(router)
     app.include_router(api_router)
     app.include_router(realtime_ws_router)
+    app.include_router(translations_router)
     mount_web(app)
 
     def openapi() -> dict[str, object]:

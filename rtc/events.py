@@ -76,6 +76,26 @@ SERVER_EVENTS: Final = (
     ERROR,
 )
 
+# Translation sessions (`GET /v1/realtime/translations`), OpenAI's names. The SDK sends
+# `session.input_audio_buffer.append`; `input_audio_buffer.append` is taken too.
+SESSION_UPDATE: Final = "session.update"
+TRANSLATION_APPEND: Final = "session.input_audio_buffer.append"
+TRANSLATION_CLOSE: Final = "session.close"
+SESSION_CLOSED: Final = "session.closed"
+INPUT_TRANSCRIPT_DELTA: Final = "session.input_transcript.delta"
+OUTPUT_TRANSCRIPT_DELTA: Final = "session.output_transcript.delta"
+TRANSLATION_AUDIO_DELTA: Final = "session.output_audio.delta"
+TRANSLATION_CLIENT_EVENTS: Final = (SESSION_UPDATE, TRANSLATION_APPEND, TRANSLATION_CLOSE)
+TRANSLATION_SERVER_EVENTS: Final = (
+    SESSION_CREATED,
+    SESSION_UPDATED,
+    SESSION_CLOSED,
+    INPUT_TRANSCRIPT_DELTA,
+    OUTPUT_TRANSCRIPT_DELTA,
+    TRANSLATION_AUDIO_DELTA,
+    ERROR,
+)
+
 # Ours, sent by the gateway's camera path whatever the scenario (the scenarios declare
 # their own events: model.scenario.Scenario.events).
 EMOTION_STATE: Final = "emotion.state"

@@ -13,7 +13,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from model.base import OmniModel
 from model.embedded.turn_end import TurnEndModel
@@ -32,17 +32,27 @@ from rtc.errors import (
     ShuttingDown,
     Unauthorized,
 )
+from rtc.events import ServerEvents
 from rtc.heap import HeapTrimmer
 from rtc.limits import AddressLimiter
 from rtc.load import LoopLoad
 from rtc.metrics import Metrics
 from rtc.records import ConversationStore, recorded_payload
-from rtc.registry import CallRegistry
+from rtc.registry import Call, CallRegistry
 from rtc.vad import SileroVAD
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class RecordedCall(Call, Protocol):
+    """A call that is not a conversation (a translation session), with its events."""
+
+    events: ServerEvents
+
+
+S = TypeVar("S", bound=RecordedCall)
 
 
 def _retry_after(wait: float) -> int:
@@ -152,6 +162,13 @@ class Gateway:
         """A new call: a slot, its session, then `connect` (the transport's own set-up)."""
         self._reserve()
         if grant is not None and grant.session is not None:
+            if grant.session.get("type") == "translation":
+                self.registry.release_reservation()
+                raise Unauthorized(
+                    "this ephemeral token is for a translation session "
+                    "(/v1/realtime/translations), not a call",
+                    code="invalid_api_key",
+                )
             # The client secret's session first, then what the offer itself asks for.
             session = merge(grant.session, session or {})
         conversation: Conversation | None = None
@@ -168,11 +185,35 @@ class Gateway:
             if conversation is not None:
                 await conversation.close("rejected")
             raise
-        self._record(conversation)
+        self._record(conversation.id, conversation.config.scenario, conversation.events)
         self.registry.add(conversation)
         if grant is not None:
             self.auth.bind(grant, conversation.id)
         return conversation, connected
+
+    def open_session(
+        self,
+        make: Callable[[Callable[[Call], Awaitable[None]]], S],
+        grant: Grant | None,
+        label: str,
+    ) -> S:
+        """A call that is not a conversation (a translation session): a slot like any call,
+        then the session `make` builds (given what to call once it has ended; GatewayError
+        if it cannot be built), its record (`label` in the scenario column), and the token
+        that opened it bound to it."""
+        self._reserve()
+        try:
+            call = make(self._call_closed)
+        except BaseException as exc:
+            self.registry.release_reservation()
+            if isinstance(exc, GatewayError):
+                self.metrics.calls_rejected.labels(exc.code).inc()
+            raise
+        self._record(call.id, label, call.events, extra=frozenset({"translation.done"}))
+        self.registry.add(call)
+        if grant is not None:
+            self.auth.bind(grant, call.id)
+        return call
 
     @property
     def overloaded(self) -> bool:
@@ -200,13 +241,16 @@ class Gateway:
             self.metrics.limit_hits.labels("max_calls").inc()
             raise
 
-    def _record(self, call: Conversation) -> None:
+    def _record(
+        self, call_id: str, label: str, events: ServerEvents, extra: frozenset[str] = frozenset()
+    ) -> None:
+        """Keep a record of the call's events (the call id, not the call: the call holds
+        this function, so there is no cycle through it)."""
         store = self.records
         if store is None:
             return
-        call_id = call.id  # not the call: the call holds this function (no cycle through it)
-        store.call_started(call_id, call.config.scenario)
-        kept = self.recorded_events
+        store.call_started(call_id, label)
+        kept = self.recorded_events | extra
 
         def observe(event: dict[str, Any]) -> None:
             data = recorded_payload(event, kept)
@@ -214,9 +258,9 @@ class Gateway:
                 self.metrics.records_written.inc()
                 store.add(call_id, str(event["type"]), data)
 
-        call.events.observer = observe
+        events.observer = observe
 
-    async def _call_closed(self, call: Conversation) -> None:
+    async def _call_closed(self, call: Call) -> None:
         self.auth.call_ended(call.id)
         if self.records is not None:
             self.records.call_ended(call.id, call.end_reason)
@@ -227,11 +271,11 @@ class Gateway:
         """End every call (telling each client why), then close the records."""
         self.draining = True
         await asyncio.gather(
-            *(call.end_with("server_shutdown") for call in self.registry.calls),
+            *(call.end_with("server_shutdown") for call in self.registry.everything),
             return_exceptions=True,
         )
         await asyncio.gather(
-            *(call.close("server_shutdown") for call in self.registry.calls),
+            *(call.close("server_shutdown") for call in self.registry.everything),
             return_exceptions=True,
         )
         await self.heap.aclose()

@@ -30,7 +30,7 @@ SUBPROTOCOL = "realtime"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 
-def _authorization(websocket: WebSocket) -> str | None:
+def authorization(websocket: WebSocket) -> str | None:
     header = websocket.headers.get("authorization")
     if header:
         return header
@@ -49,7 +49,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
         await _sideband(websocket, gateway, address, call_id)
         return
     try:
-        grant = gateway.admit(address, _authorization(websocket))
+        grant = gateway.admit(address, authorization(websocket))
         # The SDKs open a transcription session with ?intent=transcription.
         intent = websocket.query_params.get("intent")
         session = {"type": "transcription"} if intent == "transcription" else None
@@ -59,7 +59,7 @@ async def realtime_websocket(websocket: WebSocket) -> None:
     except GatewayError as exc:
         if isinstance(exc, Unauthorized):
             gateway.metrics.auth_failures.labels(exc.code).inc()
-        await _refuse(websocket, exc)
+        await refuse_handshake(websocket, exc)
         return
     offered = websocket.scope.get("subprotocols") or []
     try:
@@ -81,11 +81,11 @@ async def _sideband(websocket: WebSocket, gateway: Gateway, address: str, call_i
     """Attach to a call opened elsewhere (over WebRTC): the server's API key only."""
     try:
         with gateway.auth_attempt(address):
-            gateway.auth.require_api_key(_authorization(websocket))
+            gateway.auth.require_api_key(authorization(websocket))
     except GatewayError as exc:
         if isinstance(exc, Unauthorized):
             gateway.metrics.auth_failures.labels(exc.code).inc()
-        await _refuse(websocket, exc)
+        await refuse_handshake(websocket, exc)
         return
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -97,7 +97,7 @@ async def _sideband(websocket: WebSocket, gateway: Gateway, address: str, call_i
     await Sideband(call, websocket).run()
 
 
-async def _refuse(websocket: WebSocket, exc: GatewayError) -> None:
+async def refuse_handshake(websocket: WebSocket, exc: GatewayError) -> None:
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         response = JSONResponse(exc.as_json(), status_code=exc.status, headers=exc.headers)
         await websocket.send_denial_response(response)

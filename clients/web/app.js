@@ -57,6 +57,7 @@ const ui = {
   langA: $("lang-a"),
   langB: $("lang-b"),
   langSwap: $("lang-swap"),
+  simultaneous: $("simultaneous"),
   hint: $("hint"),
   preview: $("preview"),
   placeholder: $("camera-placeholder"),
@@ -192,7 +193,11 @@ function languagePair() {
 
 function sessionConfig() {
   const session = { scenario: state.scenario };
-  if (state.scenario === "interpreter") session.languages = languagePair();
+  if (state.scenario === "interpreter") {
+    session.languages = languagePair();
+    // Ours: "simultaneous" speaks while they talk, "turns" after each utterance.
+    session.interpretation = ui.simultaneous.checked ? "simultaneous" : "turns";
+  }
   return session;
 }
 
@@ -894,6 +899,7 @@ for (const input of document.querySelectorAll('input[name="scenario"]')) {
   input.addEventListener("change", onScenarioChange);
 }
 ui.langA.addEventListener("change", onLanguageChange);
+ui.simultaneous.addEventListener("change", sendSessionUpdate);
 ui.langB.addEventListener("change", onLanguageChange);
 ui.langSwap.addEventListener("click", () => {
   const [a, b] = languagePair();

@@ -22,7 +22,7 @@ from model.embedded.ocr import OcrEngine
 from model.embedded.threads import inference_executor
 from model.embedded.tts import EspeakVoices, PiperEnglishVoice
 from model.errors import ModelLoadError, UnsupportedError
-from model.types import FaceEmotion, SpeechChunk, TextLine, Transcript
+from model.types import FaceEmotion, SpeechChunk, TextLine, TimedTranscript, Transcript
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -163,6 +163,12 @@ class EmbeddedModel(OmniModel):
         assert self._asr is not None
         return self._asr.transcribe(audio, languages, prompt, cancelled)
 
+    def transcribe_words_blocking(
+        self, audio: NDArray[np.float32], languages: Sequence[str], prompt: str = ""
+    ) -> TimedTranscript:
+        assert self._asr is not None
+        return self._asr.transcribe_words(audio, languages, prompt)
+
     async def translate(self, text: str, source: str, target: str) -> str:
         if self._translator is None:
             raise UnsupportedError("translation is not loaded")
@@ -207,6 +213,13 @@ class EmbeddedSession(OmniSession):
         except asyncio.CancelledError:
             cancelled.set()  # the worker thread goes on; it stops at the next check
             raise
+
+    async def transcribe_words(
+        self, audio: NDArray[np.float32], languages: Sequence[str], *, prompt: str = ""
+    ) -> TimedTranscript:
+        return await self._model.run(
+            lambda: self._model.transcribe_words_blocking(audio, languages, prompt)
+        )
 
     async def translate(self, text: str, source: str, target: str) -> str:
         return await self._model.translate(text, source, target)

@@ -51,7 +51,7 @@ class BargeIn:
         scenario: Callable[[], Scenario | None],
         words_heard: Callable[[int, bool | None], None],
         forget_speech: Callable[[], None],
-        spawn: Callable[[Awaitable[None], str], None],
+        spawn: Callable[[Awaitable[None], str], object],
         log_prefix: str = "",
     ) -> None:
         self.policy = InterruptionPolicy()

@@ -47,6 +47,7 @@ from rtc.conversation.client_events import (
 from rtc.conversation.listening import AudioProcessing, Listening
 from rtc.conversation.playout import Frame, Playout
 from rtc.conversation.responses import Ask, Responses, ResponsesListener, UserInput
+from rtc.conversation.scenario_stream import ScenarioStream
 from rtc.conversation.session_config import SessionConfig, SessionRules
 from rtc.conversation.transport import Transport
 from rtc.conversation.turns import (
@@ -143,6 +144,7 @@ class Conversation(ResponsesListener):
         self.playout.tap = self._played
         self.captions = Captions(self.events, self.model_session, self.log_prefix)
         self.scenario: Scenario | None = None
+        self._stream: tuple[Scenario, ScenarioStream, asyncio.Task[None]] | None = None
         self.video = LatestFrame()
         self.camera = CameraSampler(
             self.video,
@@ -238,6 +240,7 @@ class Conversation(ResponsesListener):
             self._spawn(self.scenario.watch(self._scenario_event), "scenario watch")
             if old is not None:
                 self._spawn(old.aclose(), "close old scenario")
+        self._follow_listening()
         self.responses.scenario = self.scenario
         self.responses.voice = config.voice
         self.responses.client = config.client
@@ -247,6 +250,25 @@ class Conversation(ResponsesListener):
             [heard.language] if heard and heard.language else list(config.languages)
         )
         self.captions.prompt = heard.prompt if heard else ""
+
+    def _follow_listening(self) -> None:
+        """A scenario that listens continuously (the simultaneous interpreter) hears every
+        chunk of the user's audio instead of the turn detector, and speaks through a
+        stream of its own: no turns, no responses, no barge-in."""
+        scenario = self.scenario
+        wanted = scenario if scenario is not None and scenario.listens_continuously else None
+        current = self._stream
+        if current is not None and current[0] is not wanted:
+            _, stream, task = current
+            task.cancel()
+            stream.close()
+            self._stream = None
+            self.listening.divert = None
+        if wanted is not None and self._stream is None:
+            stream = ScenarioStream(self.events, self.playout)
+            task = self._spawn(wanted.listen(stream), "scenario stream")
+            self._stream = (wanted, stream, task)
+            self.listening.divert = wanted.hear_audio
 
     def _current_scenario(self) -> Scenario | None:
         return self.scenario
@@ -565,6 +587,8 @@ class Conversation(ResponsesListener):
         self.camera.detach()
         self.video.clear()
         self.listening.clear()
+        self.listening.divert = None
+        self._stream = None
         self.metrics.calls_ended.labels(self.end_reason or "unknown").inc()
         self.closed.set()
         if self._on_closed is not None:
@@ -572,11 +596,12 @@ class Conversation(ResponsesListener):
             if result is not None:
                 await result
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         task.set_name(f"{self.id} {name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

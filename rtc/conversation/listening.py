@@ -135,7 +135,7 @@ class Listening:
         metrics: Metrics,
         on_event: Callable[[TurnEvent], None],
         on_speech: Callable[[TurnDetector], None],
-        spawn: Callable[[Awaitable[None], str], None],
+        spawn: Callable[[Awaitable[None], str], object],
     ) -> None:
         self._vad = vad.stream()
         self._turn_end = turn_end
@@ -150,6 +150,9 @@ class Listening:
         self._watch = EchoWatch()
         self._manual: list[NDArray[np.float32]] = []
         self._manual_samples = 0
+        self.divert: Callable[[NDArray[np.float32]], None] | None = None
+        """Set: every chunk goes here instead of to turn detection (a scenario that
+        listens continuously, such as the simultaneous interpreter)."""
 
     # -- set-up ------------------------------------------------------------------------
     def follow(self, turn: TurnSettings | None, processing: AudioProcessing) -> None:
@@ -210,6 +213,9 @@ class Listening:
         return chunk if self._processing.noise_reduction is None else cleaned
 
     async def _listen(self, chunk: NDArray[np.float32]) -> None:
+        if self.divert is not None:
+            self.divert(chunk)
+            return
         detector = self.detector
         if detector is None:
             if self._manual_samples < MAX_MANUAL_AUDIO_S * VAD_RATE:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 
 from model.embedded.backend import EmbeddedModel
@@ -174,3 +175,35 @@ async def test_scenario_events_and_a_session_update(
         assert step["index"] == 0
         await call.wait_for("response.done", timeout=60)
         assert not call.of_type("error")
+
+
+async def test_the_simultaneous_interpreter_speaks_while_they_talk(
+    served: tuple[str, Gateway], transport: str, clips: Clips
+) -> None:
+    """`interpretation: "simultaneous"`: every chunk of the call's audio goes to the
+    interpreter, which voices segments as it goes; no turns, no responses."""
+    address, _ = served
+    session = {**INTERPRETER, "interpretation": "simultaneous"}
+    pause = np.zeros(int(1.5 * 48_000), np.int16)
+    async with calling(transport, address, session) as call:
+        await call.say(np.concatenate([clips.english, pause, clips.spanish, pause]))
+        english = await call.wait_for("translation.done", lambda e: e["source_language"] == "en")
+        spanish = await call.wait_for(
+            "translation.done", lambda e: e["source_language"] == "es", timeout=60
+        )
+        assert english["target_language"] == "es" and spanish["target_language"] == "en"
+        heard = [e["language"] for e in call.of_type("translation.input.delta")]
+        assert heard[0] == "en" and heard[-1] == "es", heard
+        said = " ".join(e["delta"] for e in call.of_type("translation.output.delta")).lower()
+        assert "café" in said and "coffee" in said, said
+        await wait_until(lambda: call.received.voiced_seconds() >= 1.0, timeout=30)
+        # Listening continuously is not turn taking: nothing was a turn or a response.
+        for kind in ("input_audio_buffer.speech_started", "response.created"):
+            assert call.of_type(kind) == [], kind
+
+        # Back to turns mid-call: the next utterance is a turn again.
+        call.send({"type": "session.update", "session": {"interpretation": "turns"}})
+        await call.wait_for("session.updated", lambda e: e["session"]["interpretation"] == "turns")
+        await call.say(clips.spanish)
+        turn = await call.wait_for("conversation.item.input_audio_transcription.completed")
+        assert turn["language"] == "es"

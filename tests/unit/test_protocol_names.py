@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from rtc import events
 from rtc.app import default_scenarios
@@ -38,6 +39,17 @@ WEBSOCKET_SERVER = [
     "response.output_audio.done",
     "input_audio_buffer.committed",
 ]
+# Translation sessions (`GET /v1/realtime/translations`): OpenAI's Realtime Translation API.
+TRANSLATION_CLIENT = ["session.update", "session.input_audio_buffer.append", "session.close"]
+TRANSLATION_SERVER = [
+    "session.created",
+    "session.updated",
+    "session.closed",
+    "session.input_transcript.delta",
+    "session.output_transcript.delta",
+    "session.output_audio.delta",
+    "error",
+]
 SCENARIO = [
     "tutor.problem",
     "tutor.step",
@@ -46,6 +58,8 @@ SCENARIO = [
     "translation.done",
     "explainer.observation",
 ]
+# Ours, beyond the contract: the interpreter's simultaneous mode.
+SCENARIO_OURS = ["translation.input.delta", "translation.output.delta"]
 
 
 def test_event_names_are_pinned() -> None:
@@ -53,9 +67,39 @@ def test_event_names_are_pinned() -> None:
     assert list(events.SERVER_EVENTS) == SERVER
     # The scenarios declare their events; the camera path sends emotion.state.
     declared = default_scenarios().events() | {events.EMOTION_STATE}
-    assert set(SCENARIO) <= declared
+    assert set(SCENARIO + SCENARIO_OURS) <= declared
     assert list(events.WEBSOCKET_CLIENT_EVENTS) == WEBSOCKET_CLIENT
     assert list(events.WEBSOCKET_SERVER_EVENTS) == WEBSOCKET_SERVER
+    assert list(events.TRANSLATION_CLIENT_EVENTS) == TRANSLATION_CLIENT
+    assert list(events.TRANSLATION_SERVER_EVENTS) == TRANSLATION_SERVER
+
+
+def test_translation_names_are_the_sdks() -> None:
+    """The official SDK's own types name the same events (what it sends, what it parses)."""
+    from openai.types.realtime import (
+        RealtimeTranslationClientEventParam,
+        RealtimeTranslationServerEvent,
+    )
+
+    def names(union: Any) -> set[str]:
+        members = get_args(union)
+        if members and not isinstance(members[0], type):  # Annotated[Union[...], info]
+            members = get_args(members[0])
+        found: set[str] = set()
+        for member in members:
+            fields = getattr(member, "model_fields", None)  # pydantic models (what it parses)
+            kind = (
+                fields["type"].annotation
+                if fields is not None
+                else get_type_hints(member, include_extras=True)["type"]  # TypedDicts (sent)
+            )
+            while get_origin(kind) is not Literal:
+                kind = get_args(kind)[0]  # Required[...], Optional[...]
+            found.update(get_args(kind))
+        return found
+
+    assert names(RealtimeTranslationServerEvent) == set(TRANSLATION_SERVER)
+    assert names(RealtimeTranslationClientEventParam) == set(TRANSLATION_CLIENT)
 
 
 def test_websocket_audio_events_are_its_own() -> None:
@@ -66,6 +110,7 @@ def test_websocket_audio_events_are_its_own() -> None:
 def test_docs_protocol_names_every_event() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     names = CLIENT + SERVER + SCENARIO + WEBSOCKET_CLIENT + WEBSOCKET_SERVER
+    names += TRANSLATION_CLIENT + TRANSLATION_SERVER + SCENARIO_OURS
     names += list(events.EXTRA_EVENTS) + sorted(default_scenarios().events())
     missing = [name for name in names if f"`{name}`" not in doc]
     assert missing == []

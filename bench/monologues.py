@@ -1,0 +1,88 @@
+"""Monologues for the simultaneous interpretation benchmark, with reference translations.
+
+Plain narrative sentences of everyday vocabulary (what a rule-based translator and a
+small recogniser can be judged on), written for this benchmark; each English sentence
+has a human Spanish translation and each Spanish one an English translation.
+"""
+
+from __future__ import annotations
+
+ENGLISH: tuple[tuple[str, str], ...] = (
+    ("My brother lives in Barcelona and works as a doctor at a small hospital.",
+     "Mi hermano vive en Barcelona y trabaja como médico en un hospital pequeño."),
+    ("Every morning he takes the train to work, and he reads the newspaper on the way.",
+     "Cada mañana toma el tren al trabajo y lee el periódico por el camino."),
+    ("His wife is a teacher, and they have two children.",
+     "Su mujer es profesora y tienen dos hijos."),
+    ("The older one is ten years old and loves to play football.",
+     "El mayor tiene diez años y le encanta jugar al fútbol."),
+    ("The younger one is six, and she wants to be a painter.",
+     "La pequeña tiene seis años y quiere ser pintora."),
+    ("Last summer we visited them for two weeks.",
+     "El verano pasado los visitamos durante dos semanas."),
+    ("We stayed in a small apartment near the beach.",
+     "Nos quedamos en un apartamento pequeño cerca de la playa."),
+    ("In the morning we went to the market to buy fruit and bread.",
+     "Por la mañana íbamos al mercado a comprar fruta y pan."),
+    ("In the afternoon the children swam in the sea while we read our books.",
+     "Por la tarde los niños nadaban en el mar mientras nosotros leíamos nuestros libros."),
+    ("The food was excellent, especially the fish and the rice.",
+     "La comida era excelente, sobre todo el pescado y el arroz."),
+    ("One day we took a boat to a little island.",
+     "Un día tomamos un barco a una isla pequeña."),
+    ("The weather was very hot, so we bought a lot of water.",
+     "Hacía mucho calor, así que compramos mucha agua."),
+    ("In the evening we walked through the old city and looked at the churches.",
+     "Por la noche paseamos por la ciudad vieja y miramos las iglesias."),
+    ("My brother knows a lot about the history of the city.",
+     "Mi hermano sabe mucho sobre la historia de la ciudad."),
+    ("He told us that some streets are more than a thousand years old.",
+     "Nos dijo que algunas calles tienen más de mil años."),
+    ("We ate dinner very late, as people do in Spain.",
+     "Cenábamos muy tarde, como hace la gente en España."),
+    ("At the end of the trip the children did not want to go home.",
+     "Al final del viaje los niños no querían volver a casa."),
+    ("Next year we want to go back and stay for a month.",
+     "El año que viene queremos volver y quedarnos un mes."),
+)  # fmt: skip
+
+SPANISH: tuple[tuple[str, str], ...] = (
+    ("Mi abuela vive en un pueblo pequeño en el norte de España.",
+     "My grandmother lives in a small village in the north of Spain."),
+    ("Tiene una casa vieja con un jardín muy grande.",
+     "She has an old house with a very big garden."),
+    ("Cada mañana se levanta temprano y trabaja en el jardín.",
+     "Every morning she gets up early and works in the garden."),
+    ("Cultiva tomates, patatas y muchas flores de colores.",
+     "She grows tomatoes, potatoes and a lot of colourful flowers."),
+    ("Los sábados va al mercado del pueblo para vender sus verduras.",
+     "On Saturdays she goes to the village market to sell her vegetables."),
+    ("Todos los vecinos la conocen y hablan con ella.",
+     "All the neighbours know her and talk to her."),
+    ("En invierno hace mucho frío y a veces nieva.",
+     "In winter it is very cold and sometimes it snows."),
+    ("Entonces mi abuela se queda en casa y lee libros junto al fuego.",
+     "Then my grandmother stays at home and reads books by the fire."),
+    ("Le gusta mucho cocinar para toda la familia.",
+     "She really likes to cook for the whole family."),
+    ("Su plato favorito es una sopa de verduras con pan.",
+     "Her favourite dish is a vegetable soup with bread."),
+    ("En verano vamos a visitarla con nuestros hijos.",
+     "In summer we go to visit her with our children."),
+    ("Los niños juegan en el río y buscan peces.",
+     "The children play in the river and look for fish."),
+    ("Por la noche comemos todos juntos en la terraza.",
+     "At night we all eat together on the terrace."),
+    ("Mi abuela nos cuenta historias de cuando era joven.",
+     "My grandmother tells us stories about when she was young."),
+    ("Dice que antes el pueblo tenía muchos más habitantes.",
+     "She says that the village used to have many more inhabitants."),
+    ("Ahora muchos jóvenes viven en la ciudad y trabajan allí.",
+     "Now many young people live in the city and work there."),
+    ("Pero ella no quiere vivir en otro sitio.",
+     "But she does not want to live anywhere else."),
+    ("Dice que su casa es el lugar más bonito del mundo.",
+     "She says that her house is the most beautiful place in the world."),
+)  # fmt: skip
+
+MONOLOGUES = {"en": ENGLISH, "es": SPANISH}
