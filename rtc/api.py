@@ -40,36 +40,40 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return dict.fromkeys(statuses, ERROR_RESPONSE)
 
 
-@router.post(
-    "/v1/realtime/client_secrets",
-    summary="Issue a single-use ephemeral token",
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {"application/json": {"schema": _SECRET_REQUEST}},
-        }
-    },
-    responses={
-        200: {
-            "description": "the token, its expiry (unix seconds) and the session it opens",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["value", "expires_at", "session"],
-                        "properties": {
-                            "value": {"type": "string"},
-                            "expires_at": {"type": "integer"},
-                            "session": _SESSION,
-                        },
-                    }
-                }
-            },
+def _secret_route(description: str) -> dict[str, Any]:
+    """What both client-secret routes document: the request body and the answers."""
+    return {
+        "openapi_extra": {
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": _SECRET_REQUEST}},
+            }
         },
-        **_errors(400, 401, 413, 415, 429),
-    },
-)
-async def create_client_secret(request: Request) -> dict[str, Any]:
+        "responses": {
+            200: {
+                "description": description,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["value", "expires_at", "session"],
+                            "properties": {
+                                "value": {"type": "string"},
+                                "expires_at": {"type": "integer"},
+                                "session": _SESSION,
+                            },
+                        }
+                    }
+                },
+            },
+            **_errors(400, 401, 413, 415, 429),
+        },
+    }
+
+
+async def _secret_request(request: Request) -> tuple[Gateway, dict[str, Any], dict[str, Any]]:
+    """The API key, the call rate and the body of a client-secret request: (gateway, body,
+    its `session`)."""
     gateway = _gateway(request)
     address = client_address(request)
     with gateway.auth_attempt(address):
@@ -77,65 +81,46 @@ async def create_client_secret(request: Request) -> dict[str, Any]:
     gateway.check_call_rate(f"client_secrets {address}")
     body = await _json_body(request, gateway.config.max_body_bytes)
     update = body.get("session")
-    if update is not None and not isinstance(update, dict):
+    if update is None:
+        update = {}
+    elif not isinstance(update, dict):
         raise BadRequest("'session' must be a JSON object", code="invalid_session")
-    session = gateway.session_for(update).as_json()
+    return gateway, body, update
+
+
+def _issue(
+    gateway: Gateway, body: dict[str, Any], token: dict[str, Any], session: dict[str, Any]
+) -> dict[str, Any]:
     ttl = _ttl(body.get("expires_after"), gateway.config.token_ttl_s)
-    value, expires_at = gateway.auth.issue(update, ttl)
+    value, expires_at = gateway.auth.issue(token, ttl)
     gateway.metrics.client_secrets.inc()
     return {"value": value, "expires_at": expires_at, "session": session}
 
 
 @router.post(
+    "/v1/realtime/client_secrets",
+    summary="Issue a single-use ephemeral token",
+    **_secret_route("the token, its expiry (unix seconds) and the session it opens"),
+)
+async def create_client_secret(request: Request) -> dict[str, Any]:
+    gateway, body, update = await _secret_request(request)
+    return _issue(gateway, body, update, gateway.session_for(update).as_json())
+
+
+@router.post(
     "/v1/realtime/translations/client_secrets",
     summary="Issue a single-use ephemeral token for a translation session",
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {"application/json": {"schema": _SECRET_REQUEST}},
-        }
-    },
-    responses={
-        200: {
-            "description": "the token, its expiry (unix seconds) and the translation session",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["value", "expires_at", "session"],
-                        "properties": {
-                            "value": {"type": "string"},
-                            "expires_at": {"type": "integer"},
-                            "session": _SESSION,
-                        },
-                    }
-                }
-            },
-        },
-        **_errors(400, 401, 413, 415, 429),
-    },
+    **_secret_route("the token, its expiry (unix seconds) and the translation session"),
 )
 async def create_translation_client_secret(request: Request) -> dict[str, Any]:
     """As `/v1/realtime/client_secrets` (the API key, the same limits), for
     `GET /v1/realtime/translations`: the token opens one translation session with its
     session (`model`, `audio.output.language`, ...), and nothing else."""
-    gateway = _gateway(request)
-    address = client_address(request)
-    with gateway.auth_attempt(address):
-        gateway.auth.require_api_key(request.headers.get("authorization"))
-    gateway.check_call_rate(f"client_secrets {address}")
-    body = await _json_body(request, gateway.config.max_body_bytes)
-    update = body.get("session") or {}
-    if not isinstance(update, dict):
-        raise BadRequest("'session' must be a JSON object", code="invalid_session")
+    gateway, body, update = await _secret_request(request)
     token = {**update, "type": "translation"}
-    parts = translation_parts(request.app)
     model = update.get("model") if isinstance(update.get("model"), str) else None
-    session = session_config(parts, model, token).as_json()
-    ttl = _ttl(body.get("expires_after"), gateway.config.token_ttl_s)
-    value, expires_at = gateway.auth.issue(token, ttl)
-    gateway.metrics.client_secrets.inc()
-    return {"value": value, "expires_at": expires_at, "session": session}
+    session = session_config(translation_parts(request.app), model, token).as_json()
+    return _issue(gateway, body, token, session)
 
 
 async def _json_body(request: Request, limit: int) -> dict[str, Any]:

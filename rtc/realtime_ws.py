@@ -57,16 +57,9 @@ async def realtime_websocket(websocket: WebSocket) -> None:
             WebSocketTransport.id_prefix, session, grant, _connect(websocket)
         )
     except GatewayError as exc:
-        if isinstance(exc, Unauthorized):
-            gateway.metrics.auth_failures.labels(exc.code).inc()
-        await refuse_handshake(websocket, exc)
+        await refuse(websocket, gateway, exc)
         return
-    offered = websocket.scope.get("subprotocols") or []
-    try:
-        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    except Exception:
-        await call.close("handshake_failed")
-        raise
+    await accept(websocket, call.close)
     await transport.run()
 
 
@@ -83,18 +76,34 @@ async def _sideband(websocket: WebSocket, gateway: Gateway, address: str, call_i
         with gateway.auth_attempt(address):
             gateway.auth.require_api_key(authorization(websocket))
     except GatewayError as exc:
-        if isinstance(exc, Unauthorized):
-            gateway.metrics.auth_failures.labels(exc.code).inc()
-        await refuse_handshake(websocket, exc)
+        await refuse(websocket, gateway, exc)
         return
-    offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    await accept(websocket, None)
     try:
         call = gateway.registry.get(call_id)
     except NotFound as exc:
         await _say_and_close(websocket, exc)
         return
     await Sideband(call, websocket).run()
+
+
+async def accept(websocket: WebSocket, close: Callable[[str], Awaitable[object]] | None) -> None:
+    """Accept the upgrade (with the Realtime subprotocol when offered); if that fails, what
+    was opened for it is closed (`close("handshake_failed")`)."""
+    offered = websocket.scope.get("subprotocols") or []
+    try:
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    except Exception:
+        if close is not None:
+            await close("handshake_failed")
+        raise
+
+
+async def refuse(websocket: WebSocket, gateway: Gateway, exc: GatewayError) -> None:
+    """Answer a refused upgrade (a failed authentication is counted)."""
+    if isinstance(exc, Unauthorized):
+        gateway.metrics.auth_failures.labels(exc.code).inc()
+    await refuse_handshake(websocket, exc)
 
 
 async def refuse_handshake(websocket: WebSocket, exc: GatewayError) -> None:

@@ -431,6 +431,10 @@ class TranslationSession:
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        """Run `coro` for the session's life (its socket's writer): cancelled at its end."""
+        self._spawn(coro, name)
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

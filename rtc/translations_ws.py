@@ -15,22 +15,19 @@ included: the client queues and plays `session.output_audio.delta`s in order).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket
-from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from rtc.errors import BadRequest, GatewayError, InvalidEvent, Unauthorized
-from rtc.events import EventSink
 from rtc.gateway import Gateway
-from rtc.realtime_ws import SUBPROTOCOL, authorization, refuse_handshake
+from rtc.realtime_ws import accept, authorization, refuse
 from rtc.registry import Call
 from rtc.translation_config import TranslationConfig, TranslationRules
 from rtc.translation_session import MAX_OUTGOING, TranslationParts, TranslationSession
+from rtc.transports.socket_io import Outgoing, close_socket, read_messages
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -88,16 +85,9 @@ async def translations_websocket(websocket: WebSocket) -> None:
 
         session = gateway.open_session(make, grant, "translation")
     except GatewayError as exc:
-        if isinstance(exc, Unauthorized):
-            gateway.metrics.auth_failures.labels(exc.code).inc()
-        await refuse_handshake(websocket, exc)
+        await refuse(websocket, gateway, exc)
         return
-    offered = websocket.scope.get("subprotocols") or []
-    try:
-        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    except Exception:
-        await session.close("handshake_failed")
-        raise
+    await accept(websocket, session.close)
     await TranslationSocket(session, websocket).run()
 
 
@@ -107,66 +97,33 @@ class TranslationSocket:
     def __init__(self, session: TranslationSession, websocket: WebSocket) -> None:
         self.session = session
         self._ws = websocket
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
+        self._out = Outgoing(websocket, self._not_reading, MAX_OUTGOING)
         self._connected = False
-        self._writer: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Serve the accepted socket until either side ends the session."""
         session = self.session
         self._connected = True
-        self._writer = asyncio.create_task(self._write(), name=f"{session.id} ws out")
+        session.spawn(self._out.run(), "ws out")
         session.start(self)
-        session.attach(self._send())
+        session.attach(self._send)
         try:
-            while True:
-                message = await self._ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text, data = message.get("text"), message.get("bytes")
-                session.receive(text if text is not None else (data or b""))
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            await read_messages(self._ws, session.receive)
         finally:
             self._connected = False
             await session.close("client_hangup")
 
-    def _send(self) -> EventSink:
-        def send(event: Mapping[str, Any], text: str) -> None:
-            if self._outgoing.qsize() >= MAX_OUTGOING:
-                if not self.session.ending:
-                    logger.info(
-                        "%sthe client does not read its events; ending", self.session.log_prefix
-                    )
-                    self.session.close("slow_client")
-                return
-            self._outgoing.put_nowait(text)
+    def _send(self, event: Mapping[str, Any], text: str) -> None:
+        self._out.put(text)
 
-        return send
-
-    async def _write(self) -> None:
-        while True:
-            text = await self._outgoing.get()
-            try:
-                await self._ws.send_text(text)
-            except Exception:  # the socket went away; the reader ends the session
-                self._connected = False
-                return
-            finally:
-                self._outgoing.task_done()
+    def _not_reading(self) -> None:
+        if not self.session.ending:
+            logger.info("%sthe client does not read its events; ending", self.session.log_prefix)
+            self.session.close("slow_client")
 
     async def flush(self) -> None:
-        if self._connected and self._writer is not None and not self._writer.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outgoing.join(), 1.0)
+        if self._connected:
+            await self._out.flush()
 
     async def close(self, reason: str) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-        ws = self._ws
-        if ws.application_state == WebSocketState.CONNECTED:
-            code = 1000 if reason in ("client_hangup", "client_closed") else 1008
-            try:
-                await ws.close(code=code, reason=reason[:100])
-            except Exception:  # already gone
-                logger.debug("%ssocket already closed", self.session.log_prefix)
+        await close_socket(self._ws, reason, normal=("client_hangup", "client_closed"))

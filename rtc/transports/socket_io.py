@@ -4,9 +4,12 @@ written in order by one task, and a loop handing each incoming message on."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+logger = logging.getLogger(__name__)
 
 #: Unsent messages before the peer counts as not reading (~20 s of a call's audio).
 MAX_OUTGOING = 1_000
@@ -15,16 +18,19 @@ MAX_OUTGOING = 1_000
 class Outgoing:
     """Text for one socket, sent in order; `on_stuck` once the peer stops reading."""
 
-    def __init__(self, websocket: WebSocket, on_stuck: Callable[[], None]) -> None:
+    def __init__(
+        self, websocket: WebSocket, on_stuck: Callable[[], None], limit: int = MAX_OUTGOING
+    ) -> None:
         self._ws = websocket
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._limit = limit
         self._on_stuck = on_stuck
         self._stuck = False
         self.open = True
         """False once a send failed (the socket is gone)."""
 
     def put(self, text: str) -> None:
-        if self._queue.qsize() >= MAX_OUTGOING:
+        if self._queue.qsize() >= self._limit:
             if not self._stuck:
                 self._stuck = True
                 self._on_stuck()
@@ -60,3 +66,14 @@ async def read_messages(websocket: WebSocket, receive: Callable[[str | bytes], N
             receive(text if text is not None else (data or b""))
     except (WebSocketDisconnect, RuntimeError):
         return
+
+
+async def close_socket(websocket: WebSocket, reason: str, *, normal: tuple[str, ...]) -> None:
+    """Close the socket if it is still open: code 1000 for a `normal` reason, else 1008."""
+    if websocket.application_state != WebSocketState.CONNECTED:
+        return
+    code = 1000 if reason in normal else 1008
+    try:
+        await websocket.close(code=code, reason=reason[:100])
+    except Exception:  # already gone
+        logger.debug("socket already closed (%s)", reason)

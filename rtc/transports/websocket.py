@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
 from model.audio import StreamResampler
 from rtc import events as ev
@@ -24,7 +24,7 @@ from rtc.conversation import wire_audio
 from rtc.conversation.conversation import Conversation
 from rtc.conversation.playout import SAMPLE_RATE, Owner, PlayoutStopped
 from rtc.events import new_id
-from rtc.transports.socket_io import Outgoing, read_messages
+from rtc.transports.socket_io import Outgoing, close_socket, read_messages
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +113,4 @@ class WebSocketTransport:
             await self._out.flush()
 
     async def close(self, reason: str) -> None:
-        ws = self._ws
-        if ws.application_state == WebSocketState.CONNECTED:
-            code = 1000 if reason == "client_hangup" else 1008
-            try:
-                await ws.close(code=code, reason=reason[:100])
-            except Exception:  # already gone
-                logger.debug("%ssocket already closed", self._log)
+        await close_socket(self._ws, reason, normal=("client_hangup",))
