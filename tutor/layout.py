@@ -11,7 +11,11 @@ and here its connected blobs of ink are sorted into
   * superscripts: small blobs whose bottom sits well above the baseline of the line,
     just after a letter, digit or bracket (a power written 2 or typeset as one glyph ²);
   * tall brackets that span a fraction;
-  * runs of ordinary text between them.
+  * runs of ordinary text between them;
+  * and what is no writing: specks and hair-thin slivers away from the letters (the
+    sheet's edge as a video call's compression leaves it), marks with no letter far out
+    at either end of a line. Ink set apart from the rest of its line by a wide gap is
+    read on its own (`Gap`), so OCR never glues a smudge to the problem as a word.
 
 The resulting rows of line items say which pieces of the page to read and how to put
 their text together (tutor/pageread.py does both). Everything here is blocking numpy/OpenCV work
@@ -29,8 +33,21 @@ from numpy.typing import NDArray
 
 from tutor.ink import Blob, Page, Rect, level_page, union_all
 
-__all__ = ["Blob", "Fraction", "LineItem", "Page", "Paren", "Piece", "Rect", "Row", "Run", "Sup"]
-__all__ += ["find_fractions", "find_rows", "level_page", "residual_tilt", "union_all"]
+__all__ = ["Blob", "Fraction", "Gap", "LineItem", "Page", "Paren", "Piece", "Rect", "Row", "Run"]
+__all__ += ["Sup", "find_fractions", "find_rows", "level_page", "residual_tilt", "union_all"]
+
+#: A space this many letter heights wide inside a line is wider than any between two
+#: words or around a sign, even in a typewriter face (about one letter height there, a
+#: number and its problem up to 1.3): the ink beyond it was set apart ("1." before a
+#: tab) or is no writing at all (the sheet's edge, a smudge), and is judged on its own.
+APART = 1.5
+#: A mark with no letter at either end of a line, this far out, is no part of it: a
+#: minus sign stands close to its number (a letter height at most, spaced in a
+#: typewriter face), a dot or a stem closer still.
+LONE = 1.0
+#: A stroke this many letter heights long is no minus sign but an answer line, a ruled
+#: line's remnant: left out of a line without a doubt.
+LONG_STROKE = 1.2
 
 # ------------------------------------------------------------------ items of a line
 
@@ -84,7 +101,15 @@ class Paren:
     rect: Rect
 
 
-LineItem = Run | Sup | Fraction | Paren
+@dataclass(frozen=True)
+class Gap:
+    """A space wider than any between two words of a line (`APART`): the ink on each side
+    is read on its own, and kept only if it reads as part of a problem (tutor/pageread.py)."""
+
+    rect: Rect
+
+
+LineItem = Run | Sup | Fraction | Paren | Gap
 
 
 @dataclass(frozen=True)
@@ -93,11 +118,14 @@ class Row:
 
     items: tuple[LineItem, ...]
     rect: Rect
+    # Strokes left out at either end of the line, far from it: a scratch most likely,
+    # but a minus sign is a stroke too, so the reading is less sure.
+    strays: int = 0
 
     @property
     def structured(self) -> bool:
         """Whether it holds something OCR of the whole line would flatten."""
-        return any(not isinstance(item, Run) for item in self.items)
+        return any(not isinstance(item, Run | Gap) for item in self.items)
 
 
 # ------------------------------------------------------------------ structure
@@ -111,6 +139,16 @@ def _is_stroke(b: Blob, unit: float) -> bool:
 def _is_glyph(b: Blob, unit: float) -> bool:
     """Big enough to be a letter or digit (not a dot, not a stroke)."""
     return b.rect.h >= 0.3 * unit and not _is_stroke(b, unit)
+
+
+def _is_sliver(b: Blob, unit: float) -> bool:
+    """A thin upright mark, no wider than one stem of a letter: the sheet's edge or a fold
+    broken into dashes by blur and video compression, a fibre of the paper, or a letter
+    that is a bare stem (l, I, |). Every digit is wider (a "1" has its flag and foot), so
+    a sliver is never read on its own: only beside the letters of a line (the l of
+    "Simplify") does it belong to the text."""
+    r = b.rect
+    return r.w <= max(2.0, 0.2 * unit) and r.h >= 3 * r.w
 
 
 def _equals_pairs(strokes: list[Blob], unit: float) -> set[int]:
@@ -262,8 +300,12 @@ def find_rows(page: Page) -> list[Row]:
     in_fraction = {b.index for f in fractions for b in f.blobs}
     loose = [b for b in page.blobs if b.index not in in_fraction]
     # Anchors decide the rows: glyphs and strokes by their middle, fractions by their bar.
+    # A sliver anchors nothing: strung along the sheet's edge, slivers would make rows
+    # of their own, and level with a line they would stretch it out to the edge.
     anchors: list[tuple[float, Blob | _Stack]] = [
-        (b.rect.cy, b) for b in loose if _is_glyph(b, unit) or _is_stroke(b, unit)
+        (b.rect.cy, b)
+        for b in loose
+        if (_is_glyph(b, unit) and not _is_sliver(b, unit)) or _is_stroke(b, unit)
     ]
     anchors += [(f.bar.rect.cy, f) for f in fractions]
     anchors.sort(key=lambda a: a[0])
@@ -278,17 +320,30 @@ def find_rows(page: Page) -> list[Row]:
             members[-1][1].append(thing)
         last = y
     rows: list[Row] = []
-    # Dots and specks (decimal points, the dots of i and ÷) join the nearest row.
+    # Dots, specks and slivers join the nearest row they are part of: level with it, and a
+    # dot (a decimal point, the dot of an i, a "·" between two terms) within its width
+    # give or take a letter; a sliver (the stem of an "l", a "|") right beside one of
+    # its letters. Further out they are not writing (the sheet's edge broken into
+    # dashes, paper texture): joined, OCR would read them as a word of the line ("mm").
+    spans = [
+        [x.rect for x in blobs] + [union_all([p.rect for p in f.blobs]) for f in fracs]
+        for blobs, fracs in members
+    ]
+    boxes = [union_all(rects) for rects in spans]
     tiny = [b for b in loose if not (_is_glyph(b, unit) or _is_stroke(b, unit))]
+    tiny += [b for b in loose if _is_glyph(b, unit) and _is_sliver(b, unit)]
     for b in tiny:
         best = None
-        for k, (blobs, fracs) in enumerate(members):
-            rects = [x.rect for x in blobs] + [f.bar.rect for f in fracs]
-            if not rects:
-                continue
-            box = union_all(rects)
+        for k, box in enumerate(boxes):
             dist = max(box.y0 - b.rect.cy, b.rect.cy - box.y1, 0.0)
-            if dist <= 0.5 * unit and (best is None or dist < best[0]):
+            if dist > 0.5 * unit or (best is not None and dist >= best[0]):
+                continue
+            if _is_sliver(b, unit):
+                aside = min(_x_gap(b.rect, r) for r in spans[k])
+                near = aside <= 0.6 * unit
+            else:
+                near = _x_gap(b.rect, box) <= unit
+            if near:
                 best = (dist, k)
         if best is not None:
             members[best[1]][0].append(b)
@@ -299,10 +354,17 @@ def find_rows(page: Page) -> list[Row]:
     return rows
 
 
+def _x_gap(a: Rect, b: Rect) -> int:
+    """How far apart two boxes are side to side (0 when their columns overlap)."""
+    return max(a.x0 - b.x1, b.x0 - a.x1, 0)
+
+
 def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[int]) -> Row | None:
     unit = page.text_height
-    if not fracs and not any(_is_glyph(b, unit) and b.rect.h >= 0.5 * unit for b in blobs):
-        return None  # specks and stray strokes, not a line of text
+    if not fracs and not any(
+        _is_glyph(b, unit) and b.rect.h >= 0.5 * unit and not _is_sliver(b, unit) for b in blobs
+    ):
+        return None  # specks, slivers and stray strokes, not a line of text
     # A stacked fraction stands about twice as tall as the letters beside it; one no
     # taller than them is more likely a letter that faint print broke into pieces.
     beside = [
@@ -333,21 +395,81 @@ def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[i
             if r.h >= 0.7 * tall and r.h >= 1.6 * unit and r.w <= 0.5 * r.h and r.y0 < axis < r.y1:
                 parens.append(Paren(_paren_side(page.labels, b), r))
                 blobs.remove(b)
-    # Split the loose blobs at the fractions and brackets, left to right.
-    breaks: list[tuple[float, LineItem]] = [(f.rect.x0, f) for f in fraction_items]
-    breaks += [(p.rect.x0, p) for p in parens]
+    elements: list[tuple[Rect, Blob | Fraction | Paren]] = [(b.rect, b) for b in blobs]
+    elements += [(f.rect, f) for f in fraction_items] + [(p.rect, p) for p in parens]
+    groups, strays = _apart(elements, unit)
+    items: list[LineItem] = []
+    for group in groups:
+        group_items = _group_items(group, equals, unit)
+        if items and group_items:
+            left, right = _item_rect(items[-1]), _item_rect(group_items[0])
+            top, bottom = min(left.y0, right.y0), max(left.y1, right.y1)
+            items.append(Gap(Rect(left.x1, top, max(right.x0, left.x1 + 1), bottom)))
+        items += group_items
+    if not items:
+        return None
+    return Row(tuple(items), union_all([_item_rect(i) for i in items]), strays)
+
+
+def _apart(
+    elements: list[tuple[Rect, Blob | Fraction | Paren]], unit: float
+) -> tuple[list[list[Blob | Fraction | Paren]], int]:
+    """A line's ink in groups that gaps of `APART` letters separate, left to right, less
+    the groups at either end that hold no letter and stand `LONE` letters out (specks,
+    slivers, strokes), and how many of those held a stroke the size of a minus sign."""
+    Group = tuple[int, int, list[Blob | Fraction | Paren]]  # x0, x1, ink
+    groups: list[Group] = []
+    for rect, thing in sorted(elements, key=lambda e: e[0].x0):
+        if not groups or rect.x0 - groups[-1][1] >= LONE * unit:
+            groups.append((rect.x0, rect.x1, [thing]))
+        else:
+            x0, x1, things = groups[-1]
+            groups[-1] = (x0, max(x1, rect.x1), [*things, thing])
+
+    def lettered(group: Group) -> bool:
+        return any(
+            not isinstance(t, Blob) or (_is_glyph(t, unit) and not _is_sliver(t, unit))
+            for t in group[2]
+        )
+
+    def minus_sized(group: Group) -> bool:
+        return any(
+            isinstance(t, Blob) and _is_stroke(t, unit) and t.rect.w < LONG_STROKE * unit
+            for t in group[2]
+        )
+
+    strays = 0
+    while groups and not lettered(groups[0]):
+        strays += minus_sized(groups.pop(0))
+    while groups and not lettered(groups[-1]):
+        strays += minus_sized(groups.pop())
+    merged: list[Group] = []
+    for group in groups:
+        if merged and group[0] - merged[-1][1] < APART * unit:
+            x0, x1, things = merged[-1]
+            merged[-1] = (x0, max(x1, group[1]), things + group[2])
+        else:
+            merged.append(group)
+    return [things for _, _, things in merged], strays
+
+
+def _group_items(
+    group: list[Blob | Fraction | Paren], equals: set[int], unit: float
+) -> list[LineItem]:
+    """The items of a group of ink: the loose blobs split at the fractions and brackets."""
+    breaks: list[tuple[float, LineItem]] = [
+        (t.rect.x0, t) for t in group if isinstance(t, Fraction | Paren)
+    ]
     breaks.sort(key=lambda t: t[0])
     items: list[LineItem] = []
-    remaining = sorted(blobs, key=lambda b: b.rect.cx)
+    remaining = sorted((t for t in group if isinstance(t, Blob)), key=lambda b: b.rect.cx)
     for x, item in breaks:
         before = [b for b in remaining if b.rect.cx < x]
         remaining = [b for b in remaining if b.rect.cx >= x]
         items += _line_items(before, equals, unit)
         items.append(item)
     items += _line_items(remaining, equals, unit)
-    if not items:
-        return None
-    return Row(tuple(items), union_all([_item_rect(i) for i in items]))
+    return items
 
 
 def residual_tilt(page: Page) -> float:
