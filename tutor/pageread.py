@@ -14,6 +14,7 @@ and the other readings those doubts allow ("x - 4" for a bar that might be a min
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from model.embedded.ocr import SAME_LINE_OFFSET
 from model.types import TextLine
 from tutor.layout import Fraction, Gap, LineItem, Page, Paren, Piece, Rect, Row, Run, Sup
 from tutor.mathread import strip_instructions
@@ -110,13 +112,16 @@ def contact_sheet(crops: Sequence[NDArray[np.uint8]]) -> tuple[NDArray[np.uint8]
     col_gap = 10 * SHEET_TEXT_PX
     per_column = max(1, int(np.ceil(np.sqrt(len(crops) * 1.2))))
     slots: list[Rect] = []
+    before: list[Rect] = []  # the slots of the column before
     x, y, col_w = gap, gap, 0
     height = gap
     for i, crop in enumerate(crops):
         if i and i % per_column == 0:
             x += col_w + col_gap
             y, col_w = gap, 0
+            before = slots[i - per_column : i]
         ch, cw = crop.shape
+        y = _below_level(y, ch, before)
         slots.append(Rect(x, y, x + cw, y + ch))
         y += ch + gap
         col_w = max(col_w, cw)
@@ -126,6 +131,18 @@ def contact_sheet(crops: Sequence[NDArray[np.uint8]]) -> tuple[NDArray[np.uint8]
     for crop, slot in zip(crops, slots, strict=True):
         sheet[slot.y0 : slot.y1, slot.x0 : slot.x1] = crop
     return np.ascontiguousarray(np.repeat(sheet[:, :, None], 3, axis=2)), slots
+
+
+def _below_level(y: int, h: int, before: Sequence[Rect]) -> int:
+    """The first top from `y` down where a crop `h` high is not level with a slot of the
+    column before. The detector's box stands up to a letter taller than its crop, and
+    for a tall box the columns' gap is within OCR's word gap: two crops level with each
+    other would be read as one line, found in neither slot."""
+    for r in before:
+        apart = (SAME_LINE_OFFSET + 0.1) * (max(h, r.h) + SHEET_TEXT_PX)
+        if abs(y + h / 2 - r.cy) < apart:
+            y = math.ceil(r.cy + apart - h / 2)
+    return y
 
 
 def assign(lines: Sequence[TextLine], slots: Sequence[Rect]) -> list[tuple[str, float]]:
@@ -291,10 +308,12 @@ def _variant_texts(row: Row, b: _Builder) -> list[str]:
 
 # A group of ink set apart from the rest of its line is kept when it reads as a number
 # before a problem ("3.", "b)"), an instruction ("Solve:") or a piece of math of its own
-# (a digit and a sign, or a coefficient: "3x - 4 = 11", "1/2"), and no word.
+# (a digit and a sign, or a coefficient: "3x - 4 = 11", "1/2", "10% of 80"), with no
+# word the math reader does not know (tutor/mathread.py refuses those too).
 _LABEL_ONLY = re.compile(r"^\s*(?:\(?[a-hA-H]\)|[a-hA-H][.)]|Q?\d{1,2}[.)])\s*$")
 _MATH_SIGN = re.compile(r"[-+*/^=<>×÷−–%()]|\d\s*[a-zA-Z]")
-_WORD = re.compile(r"[A-Za-z]{2,}")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+_MATH_WORDS = frozenset({"percent", "cent", "and", "sqrt"})
 #: What leaving out a group of ink set apart from its line costs the reading when it read
 #: as a letter, a digit or a sign (it might have been part of the problem): enough that
 #: the tutor asks before solving (tutor/reading.py's ASK_BELOW). A smudge read as "•"
@@ -315,7 +334,8 @@ def stands_apart(text: str) -> bool:
     keyword, rest = strip_instructions(text)
     if not rest.strip():
         return keyword is not None
-    return bool(re.search(r"\d", rest) and _MATH_SIGN.search(rest) and not _WORD.search(rest))
+    words = {w.lower() for w in _WORD.findall(rest)}
+    return bool(re.search(r"\d", rest) and _MATH_SIGN.search(rest) and words <= _MATH_WORDS)
 
 
 def _line_text(items: Sequence[LineItem], b: _Builder, doubts: list[Doubt]) -> str:
