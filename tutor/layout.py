@@ -32,22 +32,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tutor.ink import Blob, Page, Rect, level_page, union_all
+from tutor.shapes import is_glyph, is_sliver, is_stroke
+from tutor.strays import groups_apart, joins_row
 
 __all__ = ["Blob", "Fraction", "Gap", "LineItem", "Page", "Paren", "Piece", "Rect", "Row", "Run"]
 __all__ += ["Sup", "find_fractions", "find_rows", "level_page", "residual_tilt", "union_all"]
 
-#: A space this many letter heights wide inside a line is wider than any between two
-#: words or around a sign, even in a typewriter face (about one letter height there, a
-#: number and its problem up to 1.3): the ink beyond it was set apart ("1." before a
-#: tab) or is no writing at all (the sheet's edge, a smudge), and is judged on its own.
-APART = 1.5
-#: A mark with no letter at either end of a line, this far out, is no part of it: a
-#: minus sign stands close to its number (a letter height at most, spaced in a
-#: typewriter face), a dot or a stem closer still.
-LONE = 1.0
-#: A stroke this many letter heights long is no minus sign but an answer line, a ruled
-#: line's remnant: left out of a line without a doubt.
-LONG_STROKE = 1.2
 
 # ------------------------------------------------------------------ items of a line
 
@@ -103,8 +93,9 @@ class Paren:
 
 @dataclass(frozen=True)
 class Gap:
-    """A space wider than any between two words of a line (`APART`): the ink on each side
-    is read on its own, and kept only if it reads as part of a problem (tutor/pageread.py)."""
+    """A space wider than any between two words of a line (tutor/strays.py's `APART`): the
+    ink on each side is read on its own, and kept only if it reads as part of a problem
+    (tutor/pageread.py)."""
 
     rect: Rect
 
@@ -129,26 +120,6 @@ class Row:
 
 
 # ------------------------------------------------------------------ structure
-
-
-def _is_stroke(b: Blob, unit: float) -> bool:
-    r = b.rect
-    return r.w >= 0.45 * unit and r.w >= 2.5 * r.h and r.h <= max(0.3 * unit, 4)
-
-
-def _is_glyph(b: Blob, unit: float) -> bool:
-    """Big enough to be a letter or digit (not a dot, not a stroke)."""
-    return b.rect.h >= 0.3 * unit and not _is_stroke(b, unit)
-
-
-def _is_sliver(b: Blob, unit: float) -> bool:
-    """A thin upright mark, no wider than one stem of a letter: the sheet's edge or a fold
-    broken into dashes by blur and video compression, a fibre of the paper, or a letter
-    that is a bare stem (l, I, |). Every digit is wider (a "1" has its flag and foot), so
-    a sliver is never read on its own: only beside the letters of a line (the l of
-    "Simplify") does it belong to the text."""
-    r = b.rect
-    return r.w <= max(2.0, 0.2 * unit) and r.h >= 3 * r.w
 
 
 def _equals_pairs(strokes: list[Blob], unit: float) -> set[int]:
@@ -186,7 +157,7 @@ def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
     Longest bars first, so a minus inside a numerator is not taken for a bar of its own;
     the blobs a fraction claims are out of the running for the next one."""
     unit = page.text_height
-    strokes = [b for b in page.blobs if _is_stroke(b, unit)]
+    strokes = [b for b in page.blobs if is_stroke(b, unit)]
     equals = _equals_pairs(strokes, unit)
     claimed: set[int] = set()
     found: list[_Stack] = []
@@ -197,8 +168,8 @@ def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
         span = (r.x0 - 0.15 * unit, r.x1 + 0.15 * unit)
         pool = [b for b in page.blobs if b.index not in claimed and b.index != bar.index]
         inside = [b for b in pool if span[0] <= b.rect.cx <= span[1]]
-        above = [b for b in inside if b.rect.y1 <= r.y0 + 1 and _is_glyph(b, unit)]
-        below = [b for b in inside if b.rect.y0 >= r.y1 - 1 and _is_glyph(b, unit)]
+        above = [b for b in inside if b.rect.y1 <= r.y0 + 1 and is_glyph(b, unit)]
+        below = [b for b in inside if b.rect.y0 >= r.y1 - 1 and is_glyph(b, unit)]
         if not above or not below:
             continue
         gap_above = min(r.y0 - b.rect.y1 for b in above)
@@ -246,7 +217,7 @@ def _barless_stacks(page: Page, claimed: set[int], equals: set[int]) -> list[_St
     glyphs = [
         b
         for b in page.blobs
-        if b.index not in claimed and _is_glyph(b, unit) and b.rect.h >= 0.6 * unit
+        if b.index not in claimed and is_glyph(b, unit) and b.rect.h >= 0.6 * unit
     ]
     found: list[_Stack] = []
     used: set[int] = set()
@@ -268,7 +239,7 @@ def _barless_stacks(page: Page, claimed: set[int], equals: set[int]) -> list[_St
                 and 0
                 < min(abs(o.rect.x0 - max(ra.x1, rb.x1)), abs(min(ra.x0, rb.x0) - o.rect.x1))
                 <= 2.5 * unit
-                and (o.plus or o.index in equals or _is_stroke(o, unit))
+                and (o.plus or o.index in equals or is_stroke(o, unit))
             ]
             if not beside:
                 continue
@@ -305,7 +276,7 @@ def find_rows(page: Page) -> list[Row]:
     anchors: list[tuple[float, Blob | _Stack]] = [
         (b.rect.cy, b)
         for b in loose
-        if (_is_glyph(b, unit) and not _is_sliver(b, unit)) or _is_stroke(b, unit)
+        if (is_glyph(b, unit) and not is_sliver(b, unit)) or is_stroke(b, unit)
     ]
     anchors += [(f.bar.rect.cy, f) for f in fractions]
     anchors.sort(key=lambda a: a[0])
@@ -320,30 +291,22 @@ def find_rows(page: Page) -> list[Row]:
             members[-1][1].append(thing)
         last = y
     rows: list[Row] = []
-    # Dots, specks and slivers join the nearest row they are part of: level with it, and a
-    # dot (a decimal point, the dot of an i, a "·" between two terms) within its width
-    # give or take a letter; a sliver (the stem of an "l", a "|") right beside one of
-    # its letters. Further out they are not writing (the sheet's edge broken into
-    # dashes, paper texture): joined, OCR would read them as a word of the line ("mm").
-    spans = [
+    # Dots, specks and slivers join the nearest row they are part of, level with it and
+    # beside its letters (tutor/strays.py): further out they are not writing.
+    letters = [
         [x.rect for x in blobs] + [union_all([p.rect for p in f.blobs]) for f in fracs]
         for blobs, fracs in members
     ]
-    boxes = [union_all(rects) for rects in spans]
-    tiny = [b for b in loose if not (_is_glyph(b, unit) or _is_stroke(b, unit))]
-    tiny += [b for b in loose if _is_glyph(b, unit) and _is_sliver(b, unit)]
+    boxes = [union_all(rects) for rects in letters]
+    tiny = [b for b in loose if not (is_glyph(b, unit) or is_stroke(b, unit))]
+    tiny += [b for b in loose if is_glyph(b, unit) and is_sliver(b, unit)]
     for b in tiny:
         best = None
-        for k, box in enumerate(boxes):
+        for k, (rects, box) in enumerate(zip(letters, boxes, strict=True)):
             dist = max(box.y0 - b.rect.cy, b.rect.cy - box.y1, 0.0)
             if dist > 0.5 * unit or (best is not None and dist >= best[0]):
                 continue
-            if _is_sliver(b, unit):
-                aside = min(_x_gap(b.rect, r) for r in spans[k])
-                near = aside <= 0.6 * unit
-            else:
-                near = _x_gap(b.rect, box) <= unit
-            if near:
+            if joins_row(b, rects, unit):
                 best = (dist, k)
         if best is not None:
             members[best[1]][0].append(b)
@@ -354,21 +317,16 @@ def find_rows(page: Page) -> list[Row]:
     return rows
 
 
-def _x_gap(a: Rect, b: Rect) -> int:
-    """How far apart two boxes are side to side (0 when their columns overlap)."""
-    return max(a.x0 - b.x1, b.x0 - a.x1, 0)
-
-
 def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[int]) -> Row | None:
     unit = page.text_height
     if not fracs and not any(
-        _is_glyph(b, unit) and b.rect.h >= 0.5 * unit and not _is_sliver(b, unit) for b in blobs
+        is_glyph(b, unit) and b.rect.h >= 0.5 * unit and not is_sliver(b, unit) for b in blobs
     ):
         return None  # specks, slivers and stray strokes, not a line of text
     # A stacked fraction stands about twice as tall as the letters beside it; one no
     # taller than them is more likely a letter that faint print broke into pieces.
     beside = [
-        b.rect.h for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
+        b.rect.h for b in blobs if is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
     ]
     letter_h = float(np.median(beside)) if beside else 0.0
     fraction_items = []
@@ -397,7 +355,7 @@ def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[i
                 blobs.remove(b)
     elements: list[tuple[Rect, Blob | Fraction | Paren]] = [(b.rect, b) for b in blobs]
     elements += [(f.rect, f) for f in fraction_items] + [(p.rect, p) for p in parens]
-    groups, strays = _apart(elements, unit)
+    groups, strays = groups_apart(elements, unit)
     items: list[LineItem] = []
     for group in groups:
         group_items = _group_items(group, equals, unit)
@@ -409,48 +367,6 @@ def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[i
     if not items:
         return None
     return Row(tuple(items), union_all([_item_rect(i) for i in items]), strays)
-
-
-def _apart(
-    elements: list[tuple[Rect, Blob | Fraction | Paren]], unit: float
-) -> tuple[list[list[Blob | Fraction | Paren]], int]:
-    """A line's ink in groups that gaps of `APART` letters separate, left to right, less
-    the groups at either end that hold no letter and stand `LONE` letters out (specks,
-    slivers, strokes), and how many of those held a stroke the size of a minus sign."""
-    Group = tuple[int, int, list[Blob | Fraction | Paren]]  # x0, x1, ink
-    groups: list[Group] = []
-    for rect, thing in sorted(elements, key=lambda e: e[0].x0):
-        if not groups or rect.x0 - groups[-1][1] >= LONE * unit:
-            groups.append((rect.x0, rect.x1, [thing]))
-        else:
-            x0, x1, things = groups[-1]
-            groups[-1] = (x0, max(x1, rect.x1), [*things, thing])
-
-    def lettered(group: Group) -> bool:
-        return any(
-            not isinstance(t, Blob) or (_is_glyph(t, unit) and not _is_sliver(t, unit))
-            for t in group[2]
-        )
-
-    def minus_sized(group: Group) -> bool:
-        return any(
-            isinstance(t, Blob) and _is_stroke(t, unit) and t.rect.w < LONG_STROKE * unit
-            for t in group[2]
-        )
-
-    strays = 0
-    while groups and not lettered(groups[0]):
-        strays += minus_sized(groups.pop(0))
-    while groups and not lettered(groups[-1]):
-        strays += minus_sized(groups.pop())
-    merged: list[Group] = []
-    for group in groups:
-        if merged and group[0] - merged[-1][1] < APART * unit:
-            x0, x1, things = merged[-1]
-            merged[-1] = (x0, max(x1, group[1]), things + group[2])
-        else:
-            merged.append(group)
-    return [things for _, _, things in merged], strays
 
 
 def _group_items(
@@ -482,7 +398,7 @@ def residual_tilt(page: Page) -> float:
             page.blob(i) for item in row.items if isinstance(item, Run) for i in item.piece.blobs
         ]
         xs = [
-            b.rect.cx for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
+            b.rect.cx for b in blobs if is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
         ]
         if len(xs) >= 3 and max(xs) - min(xs) > 3 * unit:
             baseline, _ = _baseline(blobs, unit)
@@ -518,7 +434,7 @@ def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineIt
     raised: dict[int, float] = {}
     for i, b in enumerate(blobs):
         r = b.rect
-        if not _is_glyph(b, unit) or r.h > 0.9 * line_h or r.h < 0.4 * unit or b.index in equals:
+        if not is_glyph(b, unit) or r.h > 0.9 * line_h or r.h < 0.4 * unit or b.index in equals:
             continue  # (a colon's upper dot is raised too, but far smaller than a digit)
         lift = (baseline(r.cx) - r.y1) / line_h
         if lift < 0.3:
@@ -529,7 +445,7 @@ def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineIt
             o is not b
             and min(o.rect.x1, r.x1) - max(o.rect.x0, r.x0) > 0.3 * r.w
             and o.rect.y1 > r.y1 + 0.2 * unit
-            and _is_glyph(o, unit)
+            and is_glyph(o, unit)
             for o in blobs
         ):
             continue
@@ -597,7 +513,7 @@ def _baseline(blobs: list[Blob], unit: float) -> tuple[Callable[[float], float],
     still leans) and the letters' height."""
     # Letters and digits of full height: a raised ², a + or a × would lift the line, and
     # brackets or descenders (taller than a digit) would drop it.
-    body = [b for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit]
+    body = [b for b in blobs if is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit]
     if body:
         tall = float(np.percentile([b.rect.h for b in body], 75))
         body = [b for b in body if b.rect.h >= 0.8 * tall]
@@ -625,7 +541,7 @@ def _baseline(blobs: list[Blob], unit: float) -> tuple[Callable[[float], float],
 def _tiny_between(b: Blob, prev: Blob, unit: float) -> bool:
     """A minus or dot inside an exponent ("x⁻¹"): small, right after a raised blob."""
     return (
-        not _is_glyph(b, unit)
+        not is_glyph(b, unit)
         and b.rect.x0 - prev.rect.x1 < 0.3 * unit
         and b.rect.y1 <= prev.rect.y1 + 1
     )
@@ -636,7 +552,7 @@ def _left_neighbour(blobs: list[Blob], i: int, unit: float) -> Blob | None:
     r = blobs[i].rect
     for j in range(i - 1, -1, -1):
         c = blobs[j]
-        if c.rect.x1 <= r.x0 + 0.25 * unit and _is_glyph(c, unit):
+        if c.rect.x1 <= r.x0 + 0.25 * unit and is_glyph(c, unit):
             return c if r.x0 - c.rect.x1 <= 0.8 * unit else None
     return None
 
@@ -667,8 +583,8 @@ def _is_dot(b: Blob, unit: float) -> bool:
 def _symbol(blobs: list[Blob], equals: set[int], unit: float) -> str:
     """The operator a piece is when its blobs alone say so: one stroke is a minus, two
     stacked strokes an equals sign. Anything else is left to OCR."""
-    strokes = [b for b in blobs if _is_stroke(b, unit)]
-    others = [b for b in blobs if not _is_stroke(b, unit)]
+    strokes = [b for b in blobs if is_stroke(b, unit)]
+    others = [b for b in blobs if not is_stroke(b, unit)]
     if len(blobs) == 1 and _is_flat(blobs[0], unit):
         return "-"  # a lone flat dash, however short
     if len(blobs) == 1 and blobs[0].plus:
