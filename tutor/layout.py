@@ -11,7 +11,11 @@ and here its connected blobs of ink are sorted into
   * superscripts: small blobs whose bottom sits well above the baseline of the line,
     just after a letter, digit or bracket (a power written 2 or typeset as one glyph ²);
   * tall brackets that span a fraction;
-  * runs of ordinary text between them.
+  * runs of ordinary text between them;
+  * and what is no writing: specks and hair-thin slivers away from the letters (the
+    sheet's edge as a video call's compression leaves it), marks with no letter far out
+    at either end of a line. Ink set apart from the rest of its line by a wide gap is
+    read on its own (`Gap`), so OCR never glues a smudge to the problem as a word.
 
 The resulting rows of line items say which pieces of the page to read and how to put
 their text together (tutor/pageread.py does both). Everything here is blocking numpy/OpenCV work
@@ -28,9 +32,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tutor.ink import Blob, Page, Rect, level_page, union_all
+from tutor.shapes import is_glyph, is_sliver, is_stroke
+from tutor.strays import groups_apart, joins_row
 
-__all__ = ["Blob", "Fraction", "LineItem", "Page", "Paren", "Piece", "Rect", "Row", "Run", "Sup"]
-__all__ += ["find_fractions", "find_rows", "level_page", "residual_tilt", "union_all"]
+__all__ = ["Blob", "Fraction", "Gap", "LineItem", "Page", "Paren", "Piece", "Rect", "Row", "Run"]
+__all__ += ["Sup", "find_fractions", "find_rows", "level_page", "residual_tilt", "union_all"]
+
 
 # ------------------------------------------------------------------ items of a line
 
@@ -84,7 +91,16 @@ class Paren:
     rect: Rect
 
 
-LineItem = Run | Sup | Fraction | Paren
+@dataclass(frozen=True)
+class Gap:
+    """A space wider than any between two words of a line (tutor/strays.py's `APART`): the
+    ink on each side is read on its own, and kept only if it reads as part of a problem
+    (tutor/pageread.py)."""
+
+    rect: Rect
+
+
+LineItem = Run | Sup | Fraction | Paren | Gap
 
 
 @dataclass(frozen=True)
@@ -93,24 +109,17 @@ class Row:
 
     items: tuple[LineItem, ...]
     rect: Rect
+    # Strokes left out at either end of the line, far from it: a scratch most likely,
+    # but a minus sign is a stroke too, so the reading is less sure.
+    strays: int = 0
 
     @property
     def structured(self) -> bool:
         """Whether it holds something OCR of the whole line would flatten."""
-        return any(not isinstance(item, Run) for item in self.items)
+        return any(not isinstance(item, Run | Gap) for item in self.items)
 
 
 # ------------------------------------------------------------------ structure
-
-
-def _is_stroke(b: Blob, unit: float) -> bool:
-    r = b.rect
-    return r.w >= 0.45 * unit and r.w >= 2.5 * r.h and r.h <= max(0.3 * unit, 4)
-
-
-def _is_glyph(b: Blob, unit: float) -> bool:
-    """Big enough to be a letter or digit (not a dot, not a stroke)."""
-    return b.rect.h >= 0.3 * unit and not _is_stroke(b, unit)
 
 
 def _equals_pairs(strokes: list[Blob], unit: float) -> set[int]:
@@ -148,7 +157,7 @@ def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
     Longest bars first, so a minus inside a numerator is not taken for a bar of its own;
     the blobs a fraction claims are out of the running for the next one."""
     unit = page.text_height
-    strokes = [b for b in page.blobs if _is_stroke(b, unit)]
+    strokes = [b for b in page.blobs if is_stroke(b, unit)]
     equals = _equals_pairs(strokes, unit)
     claimed: set[int] = set()
     found: list[_Stack] = []
@@ -159,8 +168,8 @@ def find_fractions(page: Page) -> tuple[list[_Stack], set[int]]:
         span = (r.x0 - 0.15 * unit, r.x1 + 0.15 * unit)
         pool = [b for b in page.blobs if b.index not in claimed and b.index != bar.index]
         inside = [b for b in pool if span[0] <= b.rect.cx <= span[1]]
-        above = [b for b in inside if b.rect.y1 <= r.y0 + 1 and _is_glyph(b, unit)]
-        below = [b for b in inside if b.rect.y0 >= r.y1 - 1 and _is_glyph(b, unit)]
+        above = [b for b in inside if b.rect.y1 <= r.y0 + 1 and is_glyph(b, unit)]
+        below = [b for b in inside if b.rect.y0 >= r.y1 - 1 and is_glyph(b, unit)]
         if not above or not below:
             continue
         gap_above = min(r.y0 - b.rect.y1 for b in above)
@@ -208,7 +217,7 @@ def _barless_stacks(page: Page, claimed: set[int], equals: set[int]) -> list[_St
     glyphs = [
         b
         for b in page.blobs
-        if b.index not in claimed and _is_glyph(b, unit) and b.rect.h >= 0.6 * unit
+        if b.index not in claimed and is_glyph(b, unit) and b.rect.h >= 0.6 * unit
     ]
     found: list[_Stack] = []
     used: set[int] = set()
@@ -230,7 +239,7 @@ def _barless_stacks(page: Page, claimed: set[int], equals: set[int]) -> list[_St
                 and 0
                 < min(abs(o.rect.x0 - max(ra.x1, rb.x1)), abs(min(ra.x0, rb.x0) - o.rect.x1))
                 <= 2.5 * unit
-                and (o.plus or o.index in equals or _is_stroke(o, unit))
+                and (o.plus or o.index in equals or is_stroke(o, unit))
             ]
             if not beside:
                 continue
@@ -262,8 +271,12 @@ def find_rows(page: Page) -> list[Row]:
     in_fraction = {b.index for f in fractions for b in f.blobs}
     loose = [b for b in page.blobs if b.index not in in_fraction]
     # Anchors decide the rows: glyphs and strokes by their middle, fractions by their bar.
+    # A sliver anchors nothing: strung along the sheet's edge, slivers would make rows
+    # of their own, and level with a line they would stretch it out to the edge.
     anchors: list[tuple[float, Blob | _Stack]] = [
-        (b.rect.cy, b) for b in loose if _is_glyph(b, unit) or _is_stroke(b, unit)
+        (b.rect.cy, b)
+        for b in loose
+        if (is_glyph(b, unit) and not is_sliver(b, unit)) or is_stroke(b, unit)
     ]
     anchors += [(f.bar.rect.cy, f) for f in fractions]
     anchors.sort(key=lambda a: a[0])
@@ -278,17 +291,22 @@ def find_rows(page: Page) -> list[Row]:
             members[-1][1].append(thing)
         last = y
     rows: list[Row] = []
-    # Dots and specks (decimal points, the dots of i and ÷) join the nearest row.
-    tiny = [b for b in loose if not (_is_glyph(b, unit) or _is_stroke(b, unit))]
+    # Dots, specks and slivers join the nearest row they are part of, level with it and
+    # beside its letters (tutor/strays.py): further out they are not writing.
+    letters = [
+        [x.rect for x in blobs] + [union_all([p.rect for p in f.blobs]) for f in fracs]
+        for blobs, fracs in members
+    ]
+    boxes = [union_all(rects) for rects in letters]
+    tiny = [b for b in loose if not (is_glyph(b, unit) or is_stroke(b, unit))]
+    tiny += [b for b in loose if is_glyph(b, unit) and is_sliver(b, unit)]
     for b in tiny:
         best = None
-        for k, (blobs, fracs) in enumerate(members):
-            rects = [x.rect for x in blobs] + [f.bar.rect for f in fracs]
-            if not rects:
-                continue
-            box = union_all(rects)
+        for k, (rects, box) in enumerate(zip(letters, boxes, strict=True)):
             dist = max(box.y0 - b.rect.cy, b.rect.cy - box.y1, 0.0)
-            if dist <= 0.5 * unit and (best is None or dist < best[0]):
+            if dist > 0.5 * unit or (best is not None and dist >= best[0]):
+                continue
+            if joins_row(b, rects, unit):
                 best = (dist, k)
         if best is not None:
             members[best[1]][0].append(b)
@@ -301,12 +319,14 @@ def find_rows(page: Page) -> list[Row]:
 
 def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[int]) -> Row | None:
     unit = page.text_height
-    if not fracs and not any(_is_glyph(b, unit) and b.rect.h >= 0.5 * unit for b in blobs):
-        return None  # specks and stray strokes, not a line of text
+    if not fracs and not any(
+        is_glyph(b, unit) and b.rect.h >= 0.5 * unit and not is_sliver(b, unit) for b in blobs
+    ):
+        return None  # specks, slivers and stray strokes, not a line of text
     # A stacked fraction stands about twice as tall as the letters beside it; one no
     # taller than them is more likely a letter that faint print broke into pieces.
     beside = [
-        b.rect.h for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
+        b.rect.h for b in blobs if is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
     ]
     letter_h = float(np.median(beside)) if beside else 0.0
     fraction_items = []
@@ -333,21 +353,39 @@ def _build_row(page: Page, blobs: list[Blob], fracs: list[_Stack], equals: set[i
             if r.h >= 0.7 * tall and r.h >= 1.6 * unit and r.w <= 0.5 * r.h and r.y0 < axis < r.y1:
                 parens.append(Paren(_paren_side(page.labels, b), r))
                 blobs.remove(b)
-    # Split the loose blobs at the fractions and brackets, left to right.
-    breaks: list[tuple[float, LineItem]] = [(f.rect.x0, f) for f in fraction_items]
-    breaks += [(p.rect.x0, p) for p in parens]
+    elements: list[tuple[Rect, Blob | Fraction | Paren]] = [(b.rect, b) for b in blobs]
+    elements += [(f.rect, f) for f in fraction_items] + [(p.rect, p) for p in parens]
+    groups, strays = groups_apart(elements, unit)
+    items: list[LineItem] = []
+    for group in groups:
+        group_items = _group_items(group, equals, unit)
+        if items and group_items:
+            left, right = _item_rect(items[-1]), _item_rect(group_items[0])
+            top, bottom = min(left.y0, right.y0), max(left.y1, right.y1)
+            items.append(Gap(Rect(left.x1, top, max(right.x0, left.x1 + 1), bottom)))
+        items += group_items
+    if not items:
+        return None
+    return Row(tuple(items), union_all([_item_rect(i) for i in items]), strays)
+
+
+def _group_items(
+    group: list[Blob | Fraction | Paren], equals: set[int], unit: float
+) -> list[LineItem]:
+    """The items of a group of ink: the loose blobs split at the fractions and brackets."""
+    breaks: list[tuple[float, LineItem]] = [
+        (t.rect.x0, t) for t in group if isinstance(t, Fraction | Paren)
+    ]
     breaks.sort(key=lambda t: t[0])
     items: list[LineItem] = []
-    remaining = sorted(blobs, key=lambda b: b.rect.cx)
+    remaining = sorted((t for t in group if isinstance(t, Blob)), key=lambda b: b.rect.cx)
     for x, item in breaks:
         before = [b for b in remaining if b.rect.cx < x]
         remaining = [b for b in remaining if b.rect.cx >= x]
         items += _line_items(before, equals, unit)
         items.append(item)
     items += _line_items(remaining, equals, unit)
-    if not items:
-        return None
-    return Row(tuple(items), union_all([_item_rect(i) for i in items]))
+    return items
 
 
 def residual_tilt(page: Page) -> float:
@@ -360,7 +398,7 @@ def residual_tilt(page: Page) -> float:
             page.blob(i) for item in row.items if isinstance(item, Run) for i in item.piece.blobs
         ]
         xs = [
-            b.rect.cx for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
+            b.rect.cx for b in blobs if is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit
         ]
         if len(xs) >= 3 and max(xs) - min(xs) > 3 * unit:
             baseline, _ = _baseline(blobs, unit)
@@ -396,7 +434,7 @@ def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineIt
     raised: dict[int, float] = {}
     for i, b in enumerate(blobs):
         r = b.rect
-        if not _is_glyph(b, unit) or r.h > 0.9 * line_h or r.h < 0.4 * unit or b.index in equals:
+        if not is_glyph(b, unit) or r.h > 0.9 * line_h or r.h < 0.4 * unit or b.index in equals:
             continue  # (a colon's upper dot is raised too, but far smaller than a digit)
         lift = (baseline(r.cx) - r.y1) / line_h
         if lift < 0.3:
@@ -407,7 +445,7 @@ def _line_items(blobs: list[Blob], equals: set[int], unit: float) -> list[LineIt
             o is not b
             and min(o.rect.x1, r.x1) - max(o.rect.x0, r.x0) > 0.3 * r.w
             and o.rect.y1 > r.y1 + 0.2 * unit
-            and _is_glyph(o, unit)
+            and is_glyph(o, unit)
             for o in blobs
         ):
             continue
@@ -475,7 +513,7 @@ def _baseline(blobs: list[Blob], unit: float) -> tuple[Callable[[float], float],
     still leans) and the letters' height."""
     # Letters and digits of full height: a raised ², a + or a × would lift the line, and
     # brackets or descenders (taller than a digit) would drop it.
-    body = [b for b in blobs if _is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit]
+    body = [b for b in blobs if is_glyph(b, unit) and 0.55 * unit <= b.rect.h <= 1.3 * unit]
     if body:
         tall = float(np.percentile([b.rect.h for b in body], 75))
         body = [b for b in body if b.rect.h >= 0.8 * tall]
@@ -503,7 +541,7 @@ def _baseline(blobs: list[Blob], unit: float) -> tuple[Callable[[float], float],
 def _tiny_between(b: Blob, prev: Blob, unit: float) -> bool:
     """A minus or dot inside an exponent ("x⁻¹"): small, right after a raised blob."""
     return (
-        not _is_glyph(b, unit)
+        not is_glyph(b, unit)
         and b.rect.x0 - prev.rect.x1 < 0.3 * unit
         and b.rect.y1 <= prev.rect.y1 + 1
     )
@@ -514,7 +552,7 @@ def _left_neighbour(blobs: list[Blob], i: int, unit: float) -> Blob | None:
     r = blobs[i].rect
     for j in range(i - 1, -1, -1):
         c = blobs[j]
-        if c.rect.x1 <= r.x0 + 0.25 * unit and _is_glyph(c, unit):
+        if c.rect.x1 <= r.x0 + 0.25 * unit and is_glyph(c, unit):
             return c if r.x0 - c.rect.x1 <= 0.8 * unit else None
     return None
 
@@ -545,8 +583,8 @@ def _is_dot(b: Blob, unit: float) -> bool:
 def _symbol(blobs: list[Blob], equals: set[int], unit: float) -> str:
     """The operator a piece is when its blobs alone say so: one stroke is a minus, two
     stacked strokes an equals sign. Anything else is left to OCR."""
-    strokes = [b for b in blobs if _is_stroke(b, unit)]
-    others = [b for b in blobs if not _is_stroke(b, unit)]
+    strokes = [b for b in blobs if is_stroke(b, unit)]
+    others = [b for b in blobs if not is_stroke(b, unit)]
     if len(blobs) == 1 and _is_flat(blobs[0], unit):
         return "-"  # a lone flat dash, however short
     if len(blobs) == 1 and blobs[0].plus:

@@ -14,6 +14,7 @@ and the other readings those doubts allow ("x - 4" for a bar that might be a min
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from model.embedded.ocr import SAME_LINE_OFFSET
 from model.types import TextLine
-from tutor.layout import Fraction, LineItem, Page, Paren, Piece, Rect, Row, Run, Sup
+from tutor.layout import Fraction, Gap, LineItem, Page, Paren, Piece, Rect, Row, Run, Sup
+from tutor.mathread import strip_instructions
 
 #: Letter height of a piece on the contact sheet: what the recogniser reads best.
 SHEET_TEXT_PX = 34
@@ -40,7 +43,7 @@ ReadText = Callable[[NDArray[np.uint8]], Awaitable[list[TextLine]]]
 class Doubt:
     """Something that makes a reading uncertain, for the confidence and for what to ask."""
 
-    kind: str  # "bar" | "exponent" | "ocr" | "unread" | "missing" | "repair"
+    kind: str  # "bar" | "exponent" | "ocr" | "unread" | "missing" | "repair" | "stray"
     weight: float  # 0..1: how much it lowers the confidence
     detail: str = ""
 
@@ -109,13 +112,16 @@ def contact_sheet(crops: Sequence[NDArray[np.uint8]]) -> tuple[NDArray[np.uint8]
     col_gap = 10 * SHEET_TEXT_PX
     per_column = max(1, int(np.ceil(np.sqrt(len(crops) * 1.2))))
     slots: list[Rect] = []
+    before: list[Rect] = []  # the slots of the column before
     x, y, col_w = gap, gap, 0
     height = gap
     for i, crop in enumerate(crops):
         if i and i % per_column == 0:
             x += col_w + col_gap
             y, col_w = gap, 0
+            before = slots[i - per_column : i]
         ch, cw = crop.shape
+        y = _below_level(y, ch, before)
         slots.append(Rect(x, y, x + cw, y + ch))
         y += ch + gap
         col_w = max(col_w, cw)
@@ -125,6 +131,18 @@ def contact_sheet(crops: Sequence[NDArray[np.uint8]]) -> tuple[NDArray[np.uint8]
     for crop, slot in zip(crops, slots, strict=True):
         sheet[slot.y0 : slot.y1, slot.x0 : slot.x1] = crop
     return np.ascontiguousarray(np.repeat(sheet[:, :, None], 3, axis=2)), slots
+
+
+def _below_level(y: int, h: int, before: Sequence[Rect]) -> int:
+    """The first top from `y` down where a crop `h` high is not level with a slot of the
+    column before. The detector's box stands up to a letter taller than its crop, and
+    for a tall box the columns' gap is within OCR's word gap: two crops level with each
+    other would be read as one line, found in neither slot."""
+    for r in before:
+        apart = (SAME_LINE_OFFSET + 0.1) * (max(h, r.h) + SHEET_TEXT_PX)
+        if abs(y + h / 2 - r.cy) < apart:
+            y = math.ceil(r.cy + apart - h / 2)
+    return y
 
 
 def assign(lines: Sequence[TextLine], slots: Sequence[Rect]) -> list[tuple[str, float]]:
@@ -244,6 +262,8 @@ def _items_text(items: Sequence[LineItem], b: _Builder, doubts: list[Doubt]) -> 
                 doubts.append(Doubt("exponent", 0.6, f"a raised mark read as {exponent!r}"))
         elif isinstance(item, Paren):
             out.append(item.char)
+        elif isinstance(item, Gap):
+            out.append(" ")  # (`_line_text` reads the two sides apart)
         else:
             num = "".join(_items_text(item.numerator, b, doubts))
             den = "".join(_items_text(item.denominator, b, doubts))
@@ -282,15 +302,71 @@ def _variant_texts(row: Row, b: _Builder) -> list[str]:
 
     for item in row.items:
         if (isinstance(item, Fraction | Sup)) and item.doubt > 0:
-            text = "".join(_items_text(flip(row.items, item), b, []))
-            variants.append(re.sub(r"\s+", " ", text).strip())
+            variants.append(_line_text(flip(row.items, item), b, []))
     return variants
+
+
+# A group of ink set apart from the rest of its line is kept when it reads as a number
+# before a problem ("3.", "b)"), an instruction ("Solve:") or a piece of math of its own
+# (a digit and a sign, or a coefficient: "3x - 4 = 11", "1/2", "10% of 80"), with no
+# word the math reader does not know (tutor/mathread.py refuses those too).
+_LABEL_ONLY = re.compile(r"^\s*(?:\(?[a-hA-H]\)|[a-hA-H][.)]|Q?\d{1,2}[.)])\s*$")
+_MATH_SIGN = re.compile(r"[-+*/^=<>×÷−–%()]|\d\s*[a-zA-Z]")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+_MATH_WORDS = frozenset({"percent", "cent", "and", "sqrt"})
+#: What leaving out a group of ink set apart from its line costs the reading when it read
+#: as a letter, a digit or a sign (it might have been part of the problem): enough that
+#: the tutor asks before solving (tutor/reading.py's ASK_BELOW). A smudge read as "•"
+#: or "~" could not have been, and costs little.
+STRAY_DOUBT = 0.4
+SMUDGE_DOUBT = 0.1
+_MEANS_SOMETHING = re.compile(r"[A-Za-z0-9=+\-−–—×÷/<>%]")
+
+
+def stands_apart(text: str) -> bool:
+    """Whether a group of ink set apart from its line, read as `text`, belongs to it.
+
+    Ink on its own beside a problem that reads as a word ("smm"), a lone letter, number
+    or sign is a smudge, the sheet's edge or a scratch: glued to the line it would make
+    a problem the page does not have ("- 3x - 4 = 11", "3x - 4 = 11x")."""
+    if _LABEL_ONLY.match(text):
+        return True
+    keyword, rest = strip_instructions(text)
+    if not rest.strip():
+        return keyword is not None
+    words = {w.lower() for w in _WORD.findall(rest)}
+    return bool(re.search(r"\d", rest) and _MATH_SIGN.search(rest) and words <= _MATH_WORDS)
+
+
+def _line_text(items: Sequence[LineItem], b: _Builder, doubts: list[Doubt]) -> str:
+    """A row's text. Where a wide gap (`Gap`) splits the row, each side is judged on its
+    own (`stands_apart`): one that is no part of a problem is left out, which makes the
+    reading less sure, and its OCR score does not count."""
+    groups: list[list[LineItem]] = [[]]
+    for item in items:
+        if isinstance(item, Gap):
+            groups.append([])
+        else:
+            groups[-1].append(item)
+    texts = []
+    for group in groups:
+        score = b.score
+        own: list[Doubt] = []
+        text = re.sub(r"\s+", " ", "".join(_items_text(group, b, own))).strip()
+        if len(groups) == 1 or stands_apart(text):
+            texts.append(text)
+            doubts += own
+        else:
+            b.score = score
+            weight = STRAY_DOUBT if _MEANS_SOMETHING.search(text) else SMUDGE_DOUBT
+            doubts.append(Doubt("stray", weight, f"left out {text!r}, set apart from the line"))
+    return " ".join(t for t in texts if t)
 
 
 def row_reading(page: Page, row: Row, read: dict[Piece, tuple[str, float]]) -> RowReading:
     b = _Builder(page, read)
-    doubts: list[Doubt] = []
-    text = re.sub(r"\s+", " ", "".join(_items_text(row.items, b, doubts))).strip()
+    doubts = [Doubt("stray", STRAY_DOUBT, "a stroke beside the line") for _ in range(row.strays)]
+    text = _line_text(row.items, b, doubts)
     if b.score < 0.9:
         doubts.append(Doubt("ocr", min(1.0, (0.9 - b.score) * 2.5), "faint or unclear print"))
     variants = [v for v in _variant_texts(row, b) if v != text]

@@ -69,6 +69,7 @@ DOUBT_WORDS = {
     "bar": "I'm not sure whether a line is a fraction bar or a minus sign.",
     "exponent": "I'm not sure about a small raised mark.",
     "repair": "Some of the print is unclear.",
+    "stray": "There is a mark beside it that I left out.",
 }
 
 

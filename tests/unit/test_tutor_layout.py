@@ -19,7 +19,7 @@ from model.types import TextLine
 from tests.imagegen import CLEAN, FONT_DIR, render_problem
 from tests.imagegen_homework import hand_style, homework_style, power_raised, stacked_x
 from tutor.handwriting import handwriting_score
-from tutor.layout import Fraction, Page, Paren, Piece, Row, Run, Sup, find_rows, level_page
+from tutor.layout import Fraction, Page, Paren, Piece, Rect, Row, Run, Sup, find_rows, level_page
 from tutor.pageread import (
     RowReading,
     assign,
@@ -163,6 +163,22 @@ def test_the_contact_sheet_keeps_every_piece_apart() -> None:
                 assert apart_x or apart_y
     lines = [TextLine(f"t{k}", 0.9, (s.x0, s.y0, s.x1, s.y1)) for k, s in enumerate(slots)]
     assert [t for t, _ in assign(lines[::-1], slots)] == [f"t{k}" for k in range(7)]
+
+
+def test_no_two_crops_in_neighbouring_columns_are_level() -> None:
+    """OCR joins text across 3.5 box heights and a tall crop's box reaches across the
+    columns' gap: level with each other, two crops would be read as one line."""
+    crops = [np.full((70 if k % 3 else 48, 150), 0, np.uint8) for k in range(9)]
+    _, slots = contact_sheet(crops)
+    columns: dict[int, list[Rect]] = {}
+    for slot in slots:
+        columns.setdefault(slot.x0, []).append(slot)
+    lefts = sorted(columns)
+    assert len(lefts) == 3
+    for left, right in zip(lefts, lefts[1:], strict=False):
+        for a in columns[left]:
+            for b in columns[right]:
+                assert abs(a.cy - b.cy) > 0.5 * (max(a.h, b.h) + 34), (a, b)
 
 
 # ------------------------------------------------------------------ lines -> problems
