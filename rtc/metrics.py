@@ -46,6 +46,11 @@ class Metrics:
         self.calls_ended = Counter(
             "omnilive_calls_ended", "Calls ended, by reason.", ["reason"], registry=r
         )
+        self.calls_resumed = Counter(
+            "omnilive_calls_resumed",
+            "Dropped calls resumed by a new connection (their conversation went on).",
+            registry=r,
+        )
         self.barge_ins = Counter(
             "omnilive_barge_ins", "Answers interrupted by the user.", registry=r
         )
