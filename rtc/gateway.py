@@ -200,7 +200,11 @@ class Gateway:
         self.registry.add(conversation)
         if resumed is not None:
             self.metrics.calls_resumed.inc()
-            logger.info("%sresumed after %s", conversation.log_prefix, resumed.end_reason)
+            logger.info(
+                "%sresumed on a new connection (the previous one ended: %s)",
+                conversation.log_prefix,
+                resumed.end_reason,
+            )
         if grant is not None:
             self.auth.bind(grant, conversation.id)
         return conversation, connected

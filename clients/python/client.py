@@ -20,7 +20,7 @@ from typing import Any
 import av
 import httpx
 import numpy as np
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 from numpy.typing import NDArray
 
@@ -166,12 +166,14 @@ class CallClient:
         video: MediaStreamTrack | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         codecs: Sequence[str] = (),
+        configuration: RTCConfiguration | None = None,
     ) -> None:
-        """`codecs` limits the offer to these MIME types for their kind, e.g. ("video/H264",)."""
+        """`codecs` limits the offer to these MIME types for their kind, e.g. ("video/H264",);
+        `configuration`: ICE servers (TURN) and policy, as a phone app would set them."""
         self.http = http
         self.codecs = tuple(codecs)
         self.session = session
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(configuration)
         self.mic = ScriptedAudioTrack() if audio else None
         self.video = video
         self.events: list[dict[str, Any]] = []

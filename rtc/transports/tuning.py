@@ -135,10 +135,11 @@ def apply(*, listening: bool = True) -> None:
         )
     if not listening:
         _receiver.JitterBuffer = OneFramePlayoutBuffer  # type: ignore[misc]
+        _receiver.get_decoder = _aiortc_get_decoder  # type: ignore[attr-defined,assignment]
         return
     _receiver.JitterBuffer = ListeningJitterBuffer  # type: ignore[misc]
     if libopus.available():
-        _receiver.get_decoder = _listening_decoder  # type: ignore[attr-defined]
+        _receiver.get_decoder = _listening_decoder  # type: ignore[attr-defined,assignment]
         _declare_fec()
     else:  # without libopus: in order as it arrives, what is lost is not concealed
         logger.warning("libopus not found: lost audio packets will not be concealed")
