@@ -3,8 +3,9 @@
 A phone that changes networks loses its peer connection (aiortc cannot restart
 ICE), and the call ends by peer timeout. Its conversation (session, scenario,
 model session: see rtc/conversation/carried.py) is kept here for `grace_s`; a new
-offer whose session names the call (`"resume": "rtc_..."`) goes on with it under
-the same call id. A resume may also arrive while the old call is still open (the
+offer whose session names the call (`"resume": "rtc_..."`; or the URL, `POST
+/v1/realtime/calls?resume=rtc_...`, which load balancers can route on) goes on with
+it under the same call id. A resume may also arrive while the old call is still open (the
 phone noticed before the server did): the old connection is then ended with reason
 `resumed` and its conversation handed over the same way.
 
@@ -37,6 +38,21 @@ RESUME_FAILED: Final = "resume_failed"
 #: no close), or came back on a new connection.
 RESUMABLE: Final = frozenset({"peer_timeout", "peer_failed", RESUMED, RESUME_FAILED})
 DEFAULT_GRACE_S: Final = 60.0
+
+
+def with_query(session: Mapping[str, Any] | None, query: str | None) -> Mapping[str, Any] | None:
+    """The offer's session with the `?resume=` query parameter folded in: a load balancer
+    can route on the query (deploy/haproxy.cfg), not inside a multipart body, and a
+    client that posts bare SDP has no session to put the field in."""
+    if not query:
+        return session
+    named = (session or {}).get(RESUME_FIELD)
+    if named is not None and named != query:
+        raise BadRequest(
+            "the 'resume' query parameter and the session's 'resume' name different calls",
+            code="invalid_session",
+        )
+    return {**(session or {}), RESUME_FIELD: query}
 
 
 def resume_request(

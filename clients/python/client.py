@@ -208,6 +208,9 @@ class CallClient:
         self.pc.on("track", self._on_track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = self.pc.localDescription.sdp
+        # A resume names its call in the query too, so a load balancer can route it.
+        resume = (self.session or {}).get("resume")
+        params = {"resume": resume} if isinstance(resume, str) else None
         if self.session is None:
             response = await self.http.post(
                 "/v1/realtime/calls", content=offer, headers={"Content-Type": "application/sdp"}
@@ -215,6 +218,7 @@ class CallClient:
         else:
             response = await self.http.post(
                 "/v1/realtime/calls",
+                params=params,
                 files={"sdp": (None, offer), "session": (None, json.dumps(self.session))},
             )
         if response.status_code != 201:

@@ -508,7 +508,9 @@ async function connect(run, { resume = null } = {}) {
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   let response;
   try {
-    response = await fetch(CALLS_URL, { method: "POST", body: form, headers: AUTH, signal: abort.signal });
+    // The call to resume in the URL too: a load balancer routes it to the call's gateway.
+    const url = resume ? `${CALLS_URL}?resume=${encodeURIComponent(resume)}` : CALLS_URL;
+    response = await fetch(url, { method: "POST", body: form, headers: AUTH, signal: abort.signal });
   } catch {
     throw new UserFacingError("Cannot reach the server. Check the network connection.", { kind: "network" });
   } finally {

@@ -138,7 +138,11 @@ class Phone:
             "attempts": attempts,
         }
 
-    async def cmd_say(self, wav: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def cmd_say(
+        self, wav: str, timeout: float = 30.0, cancel_after_s: float | None = None
+    ) -> dict[str, Any]:
+        """Speak a clip; wait for the answer (cut `cancel_after_s` after its voice starts:
+        only its start matters for a latency)."""
         call = self._live()
         assert call.mic is not None
         clip = read_wav(wav)
@@ -149,6 +153,10 @@ class Phone:
         assert said.started_at is not None
         speech_end = said.started_at + end
         await said.wait()
+        if cancel_after_s is not None:
+            await call.wait_for("output_audio_buffer.started", after=mark, timeout=timeout)
+            await asyncio.sleep(cancel_after_s)
+            call.send({"type": "response.cancel"})
         done = await call.wait_for("response.done", after=mark, timeout=timeout)
         heard = await self._transcript(call, mark)
         first = call.received.first_voice_after(speech_end)

@@ -40,9 +40,9 @@ CLEAN = Impairment()
 #: 3-second outage the driver starts while an answer plays.
 PROFILES: dict[str, Impairment] = {
     "clean": CLEAN,
-    "loss2_jitter40": Impairment(loss=0.02, delay_ms=20, jitter_ms=40),
-    "loss5_jitter80_reorder": Impairment(loss=0.05, delay_ms=20, jitter_ms=80, reorder=True),
-    "cap_1mbit": Impairment(rate_kbit=1000, delay_ms=10),
+    "loss2_jitter40": Impairment(loss=0.02, jitter_ms=40),
+    "loss5_jitter80_reorder": Impairment(loss=0.05, jitter_ms=80, reorder=True),
+    "cap_1mbit": Impairment(rate_kbit=1000),
     "outage_3s": CLEAN,
 }
 OUTAGE_S = 3.0
