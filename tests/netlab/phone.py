@@ -19,6 +19,14 @@ the network while the answer plays). Commands:
   its network is gone).
 - `drop`: forget the call without a DELETE (a phone that lost its network).
 - `hangup`, `quit`.
+
+It sends and plays audio as a phone's browser does, not as aiortc does by default:
+its microphone is Opus mono at 32 kbit/s with in-band FEC (Chrome sends FEC once the
+answer says `useinbandfec=1` and it sees loss; aiortc's encoder sends 96 kbit/s
+stereo, where Opus has no FEC), and the answer is played as soon as each packet
+arrives, reordered in a small window, losses concealed (the server's own receive
+path, rtc/transports/jitter.py; aiortc's default buffer stops playing for 320 ms at
+every lost packet, which no phone does, and would count that against the server).
 """
 
 from __future__ import annotations
@@ -33,21 +41,47 @@ import wave
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiortc.rtcrtpsender
 import httpx
 import numpy as np
 from aiortc import RTCConfiguration
+from aiortc.codecs import get_encoder
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av import AudioResampler
 from numpy.typing import NDArray
 
 from bench.common import voiced_bounds
 from clients.python.client import CallClient, StillImageTrack
-from rtc.transports import tuning
-from rtc.transports.webrtc import parse_ice_server
+from rtc.transports.webrtc import parse_ice_server  # installs the listening receive path
 
 #: The long answer a barge-in interrupts (one sentence: no pause looks like its end).
 LONG_TEXT = (
     "My brother lives in Barcelona and works as a doctor in a big hospital near the old "
     "harbour of the city"
 )
+
+
+#: What browsers send for voice (WebRTC's Opus default for mono speech).
+BROWSER_OPUS_BITRATE = 32_000
+
+
+class BrowserOpusEncoder(OpusEncoder):
+    """Opus as a phone's browser sends the microphone: mono, 32 kbit/s, in-band FEC."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codec.layout = "mono"
+        self.codec.bit_rate = BROWSER_OPUS_BITRATE
+        self.codec.options = {"application": "voip", "fec": "1", "packet_loss": "10"}
+        self.resampler = AudioResampler(format="s16", layout="mono", rate=48_000, frame_size=960)
+
+
+def _browser_encoder(codec: RTCRtpCodecParameters) -> Encoder:
+    if codec.mimeType.lower() == "audio/opus":
+        return BrowserOpusEncoder()
+    return get_encoder(codec)
 
 
 def read_wav(path: str) -> NDArray[np.int16]:
@@ -273,7 +307,7 @@ async def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--ice-server", action="append", default=[])
     args = parser.parse_args()
-    tuning.apply(listening=False)  # plays the answer as a phone does: one frame buffered
+    aiortc.rtcrtpsender.get_encoder = _browser_encoder  # type: ignore[attr-defined]
     phone = Phone(args.url, args.ice_server)
     emit({"ready": True})
     running: set[asyncio.Task[None]] = set()
