@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without media or events before a call is ended",
     )
     serve.add_argument(
+        "--resume-grace",
+        type=float,
+        default=defaults.resume_grace_s,
+        help="seconds a call whose peer vanished may still be resumed by a new offer naming "
+        "it (session field 'resume'); 0: never",
+    )
+    serve.add_argument(
         "--allow-public",
         action="store_true",
         help="listen on a non-loopback address without --api-key (anyone who reaches it may call)",
@@ -218,6 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
         ice_servers=args.ice_server,
         cors_origins=args.cors_origin,
         peer_timeout_s=args.peer_timeout,
+        resume_grace_s=args.resume_grace,
         log_level=args.log_level,
         api_key=args.api_key,
         token_ttl_s=args.token_ttl,

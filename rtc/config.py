@@ -42,6 +42,8 @@ class ServerConfig:
     """STUN/TURN URLs, e.g. stun:stun.example.org:3478 or turn:user:pass@host:3478."""
     cors_origins: list[str] = field(default_factory=list)
     peer_timeout_s: float = 10.0
+    resume_grace_s: float = 60.0
+    """A call whose peer vanished may be resumed by a new offer for this long (0: never)."""
     log_level: str = "info"
     api_key: str | None = None
     """With a key, calls need `Authorization: Bearer <key or ephemeral token>`."""

@@ -21,12 +21,14 @@ from model.scenario import ScenarioRegistry
 from rtc.auth import Authenticator, Grant
 from rtc.config import ServerConfig
 from rtc.conversation.apology import Apology
+from rtc.conversation.carried import CarriedCall
 from rtc.conversation.conversation import CallSettings, Conversation, ServerParts
 from rtc.conversation.session_config import SessionConfig, SessionRules, merge
 from rtc.errors import (
     BadRequest,
     GatewayError,
     InvalidEvent,
+    NotFound,
     Overloaded,
     RateLimited,
     ShuttingDown,
@@ -37,8 +39,9 @@ from rtc.heap import HeapTrimmer
 from rtc.limits import AddressLimiter
 from rtc.load import LoopLoad
 from rtc.metrics import Metrics
-from rtc.records import ConversationStore, recorded_payload
+from rtc.records import RESUMED_ENTRY, ConversationStore, recorded_payload
 from rtc.registry import Call, CallRegistry
+from rtc.resume import RESUME_FAILED, RESUMED, HeldCalls, resume_request
 from rtc.vad import SileroVAD
 
 logger = logging.getLogger(__name__)
@@ -101,6 +104,10 @@ class Gateway:
             else None
         )
         self.recorded_events = scenarios.recorded_events()
+        self.resumes = HeldCalls(
+            config.resume_grace_s, max_held=config.max_calls, on_expired=self._resume_expired
+        )
+        """Calls whose peer vanished, kept for a while so a new offer may resume them."""
         self.load = LoopLoad()
         """How late the event loop runs (rtc/load.py watches it while the app runs)."""
         self.draining = False
@@ -159,11 +166,12 @@ class Gateway:
         grant: Grant | None,
         connect: Callable[[Conversation], Awaitable[T]],
     ) -> tuple[Conversation, T]:
-        """A new call: a slot, its session, then `connect` (the transport's own set-up)."""
-        self._reserve()
+        """A new call: a slot, its session, then `connect` (the transport's own set-up).
+
+        A session naming a dropped call (`resume`, rtc/resume.py) goes on with that
+        call's conversation, under its id; the rest of the session updates it."""
         if grant is not None and grant.session is not None:
             if grant.session.get("type") == "translation":
-                self.registry.release_reservation()
                 raise Unauthorized(
                     "this ephemeral token is for a translation session "
                     "(/v1/realtime/translations), not a call",
@@ -171,11 +179,27 @@ class Gateway:
                 )
             # The client secret's session first, then what the offer itself asks for.
             session = merge(grant.session, session or {})
+        session, resume_id = resume_request(session)
+        resumed = await self._take_over(resume_id) if resume_id is not None else None
         conversation: Conversation | None = None
         try:
-            config = self.session_for(session)
+            self._reserve()
+        except BaseException:
+            if resumed is not None:
+                self.resumes.keep(resumed)
+            raise
+        try:
+            if resumed is not None:
+                config = self._resumed_config(resumed, session)
+            else:
+                config = self.session_for(session)
             conversation = Conversation(
-                self.parts, config, id_prefix=id_prefix, on_closed=self._call_closed
+                self.parts,
+                config,
+                id_prefix=id_prefix,
+                on_closed=self._call_closed,
+                resumed=resumed,
+                keep=self.resumes.keep,
             )
             connected = await connect(conversation)
         except BaseException as exc:
@@ -183,10 +207,22 @@ class Gateway:
             if isinstance(exc, GatewayError):
                 self.metrics.calls_rejected.labels(exc.code).inc()
             if conversation is not None:
-                await conversation.close("rejected")
+                # A resumed conversation goes back to be resumed again.
+                await conversation.close(RESUME_FAILED if resumed is not None else "rejected")
+            elif resumed is not None:
+                self.resumes.keep(resumed)
             raise
-        self._record(conversation.id, conversation.config.scenario, conversation.events)
+        self._record(
+            conversation.id, conversation.config.scenario, conversation.events, resumed=resumed
+        )
         self.registry.add(conversation)
+        if resumed is not None:
+            self.metrics.calls_resumed.inc()
+            logger.info(
+                "%sresumed on a new connection (the previous one ended: %s)",
+                conversation.log_prefix,
+                resumed.end_reason,
+            )
         if grant is not None:
             self.auth.bind(grant, conversation.id)
         return conversation, connected
@@ -241,15 +277,62 @@ class Gateway:
             self.metrics.limit_hits.labels("max_calls").inc()
             raise
 
+    # -- resuming a dropped call ---------------------------------------------------------
+    async def _take_over(self, call_id: str) -> CarriedCall:
+        """The conversation of `call_id` for a new call: kept since its peer vanished, or
+        taken from the call itself if it is still open (its peer came back on a new
+        connection before the server noticed it had gone)."""
+        try:
+            live = self.registry.get(call_id)
+        except NotFound:
+            live = None
+        if live is not None:
+            await live.close(RESUMED)
+        carried = self.resumes.take(call_id)
+        if carried is None:
+            self.metrics.calls_rejected.labels("call_not_resumable").inc()
+            raise NotFound(
+                f"no call {call_id!r} to resume: it ended for good, or more than "
+                f"{self.resumes.grace_s:g} s ago; start a new call",
+                code="call_not_resumable",
+            )
+        return carried
+
+    def _resumed_config(
+        self, resumed: CarriedCall, update: Mapping[str, Any] | None
+    ) -> SessionConfig:
+        """The resumed call's session, updated with what the new offer asks for."""
+        if not update:
+            return resumed.config
+        try:
+            return self.rules.update(resumed.config, update)
+        except InvalidEvent as exc:
+            raise BadRequest(f"session: {exc.message}", code=exc.code) from None
+
+    def _resume_expired(self, call_id: str) -> None:
+        if self.records is not None:
+            self.records.forget(call_id)
+
     def _record(
-        self, call_id: str, label: str, events: ServerEvents, extra: frozenset[str] = frozenset()
+        self,
+        call_id: str,
+        label: str,
+        events: ServerEvents,
+        extra: frozenset[str] = frozenset(),
+        *,
+        resumed: CarriedCall | None = None,
     ) -> None:
         """Keep a record of the call's events (the call id, not the call: the call holds
-        this function, so there is no cycle through it)."""
+        this function, so there is no cycle through it); a resumed call goes on in the
+        record of the call it resumes."""
         store = self.records
         if store is None:
             return
-        store.call_started(call_id, label)
+        if resumed is not None:
+            store.call_resumed(call_id)
+            store.add(call_id, RESUMED_ENTRY, {"after": resumed.end_reason})
+        else:
+            store.call_started(call_id, label)
         kept = self.recorded_events | extra
 
         def observe(event: dict[str, Any]) -> None:
@@ -263,7 +346,8 @@ class Gateway:
     async def _call_closed(self, call: Call) -> None:
         self.auth.call_ended(call.id)
         if self.records is not None:
-            self.records.call_ended(call.id, call.end_reason)
+            kept = self.resumes.holds(call.id)
+            self.records.call_ended(call.id, call.end_reason, resumable=kept)
         if self.registry.remove(call):
             self.heap.request()
 
@@ -278,6 +362,7 @@ class Gateway:
             *(call.close("server_shutdown") for call in self.registry.everything),
             return_exceptions=True,
         )
+        await self.resumes.aclose()
         await self.heap.aclose()
         await self.parts.apology.aclose()
         if self.records is not None:

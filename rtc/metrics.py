@@ -46,6 +46,11 @@ class Metrics:
         self.calls_ended = Counter(
             "omnilive_calls_ended", "Calls ended, by reason.", ["reason"], registry=r
         )
+        self.calls_resumed = Counter(
+            "omnilive_calls_resumed",
+            "Dropped calls resumed by a new connection (their conversation went on).",
+            registry=r,
+        )
         self.video_frames = Counter(
             "omnilive_video_frames",
             "Camera frames received and decoded (each call asks for only what its scenario "

@@ -46,6 +46,9 @@ RECORDED_EVENTS: Final = frozenset(
         "conversation.item.create",
     }
 )
+#: The entry a record gets where the call was resumed on a new connection (its data:
+#: `after`, how the previous connection ended). Not a server event.
+RESUMED_ENTRY: Final = "call.resumed"
 #: end_reason of calls found unfinished at start-up: the previous process died mid-call.
 INTERRUPTED: Final = "interrupted"
 
@@ -117,6 +120,8 @@ class ConversationStore:
             queue.SimpleQueue()
         )
         self._seq: dict[str, int] = {}
+        self._paused: dict[str, int] = {}
+        """Calls that ended but may be resumed (rtc/resume.py): their last entry number."""
         self._closed = False
         ready: Future[None] = Future()
         self._thread = threading.Thread(
@@ -223,9 +228,13 @@ class ConversationStore:
 
         self._submit(write)
 
-    def call_ended(self, call_id: str, reason: str | None) -> None:
-        if self._seq.pop(call_id, None) is None:
+    def call_ended(self, call_id: str, reason: str | None, *, resumable: bool = False) -> None:
+        """The call ended (`resumable`: a new call may still go on with it, rtc/resume.py)."""
+        seq = self._seq.pop(call_id, None)
+        if seq is None:
             return
+        if resumable:
+            self._paused[call_id] = seq
         at = self._clock()
         self._submit(
             lambda db: db.execute(
@@ -233,6 +242,24 @@ class ConversationStore:
                 (at, reason, call_id),
             )
         )
+
+    def call_resumed(self, call_id: str) -> None:
+        """A new connection goes on with a dropped call: its record goes on too, one record
+        for the whole conversation, open again until the call ends."""
+        seq = self._paused.pop(call_id, None)
+        if seq is None:  # its record was deleted meanwhile: a new one from here
+            self.call_started(call_id, None)
+            return
+        self._seq[call_id] = seq
+        self._submit(
+            lambda db: db.execute(
+                "UPDATE calls SET ended_at = NULL, end_reason = NULL WHERE id = ?", (call_id,)
+            )
+        )
+
+    def forget(self, call_id: str) -> None:
+        """A dropped call was not resumed in time: its record stays as it ended."""
+        self._paused.pop(call_id, None)
 
     # -- reads and maintenance (awaited; run on the database thread) -------------------
     async def list_calls(
@@ -274,6 +301,7 @@ class ConversationStore:
     async def delete(self, call_id: str) -> bool:
         """Delete a call's record (a call still running stops being recorded)."""
         self._seq.pop(call_id, None)
+        self._paused.pop(call_id, None)
 
         def run(db: sqlite3.Connection) -> bool:
             return db.execute("DELETE FROM calls WHERE id = ?", (call_id,)).rowcount > 0
@@ -286,7 +314,7 @@ class ConversationStore:
 
         def run(db: sqlite3.Connection) -> int:
             ids = [r[0] for r in db.execute("SELECT id FROM calls WHERE started_at < ?", (cutoff,))]
-            live = [i for i in ids if i in self._seq]
+            live = [i for i in ids if i in self._seq or i in self._paused]
             doomed = [i for i in ids if i not in live]
             db.executemany("DELETE FROM calls WHERE id = ?", [(i,) for i in doomed])
             return len(doomed)

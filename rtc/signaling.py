@@ -17,6 +17,7 @@ from rtc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from rtc.gateway import Gateway
 from rtc.jsonsafe import JSONRejected, loads
 from rtc.offer import parse_offer
+from rtc.resume import RESUME_FIELD, with_query
 from rtc.transports.webrtc import WebRTCTransport
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ async def create_call(request: Request) -> Response:
     gateway = _gateway(request)
     grant = gateway.admit(client_address(request), request.headers.get("authorization"))
     text, session = await _parse_offer(request, gateway.config.max_body_bytes)
+    session = with_query(session, request.query_params.get(RESUME_FIELD))
     offer = parse_offer(text)
 
     async def connect(conversation: Conversation) -> str:

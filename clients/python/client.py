@@ -20,7 +20,7 @@ from typing import Any
 import av
 import httpx
 import numpy as np
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 from numpy.typing import NDArray
 
@@ -166,12 +166,14 @@ class CallClient:
         video: MediaStreamTrack | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         codecs: Sequence[str] = (),
+        configuration: RTCConfiguration | None = None,
     ) -> None:
-        """`codecs` limits the offer to these MIME types for their kind, e.g. ("video/H264",)."""
+        """`codecs` limits the offer to these MIME types for their kind, e.g. ("video/H264",);
+        `configuration`: ICE servers (TURN) and policy, as a phone app would set them."""
         self.http = http
         self.codecs = tuple(codecs)
         self.session = session
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(configuration)
         self.mic = ScriptedAudioTrack() if audio else None
         self.video = video
         self.events: list[dict[str, Any]] = []
@@ -208,6 +210,9 @@ class CallClient:
         self.pc.on("track", self._on_track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = self.pc.localDescription.sdp
+        # A resume names its call in the query too, so a load balancer can route it.
+        resume = (self.session or {}).get("resume")
+        params = {"resume": resume} if isinstance(resume, str) else None
         if self.session is None:
             response = await self.http.post(
                 "/v1/realtime/calls", content=offer, headers={"Content-Type": "application/sdp"}
@@ -215,6 +220,7 @@ class CallClient:
         else:
             response = await self.http.post(
                 "/v1/realtime/calls",
+                params=params,
                 files={"sdp": (None, offer), "session": (None, json.dumps(self.session))},
             )
         if response.status_code != 201:

@@ -15,9 +15,14 @@ const AUTH = (() => {
   const value = sessionStorage.getItem("omnilive-auth");
   return value ? { Authorization: `Bearer ${value}` } : {};
 })();
-const MAX_RECONNECTS = 4;
 const CONNECT_TIMEOUT_MS = 20000;
 const DISCONNECT_GRACE_MS = 3000;
+// A dropped call is resumed (session field "resume"): the server keeps its conversation
+// for 60 s, so the page keeps trying for a little less, each attempt short.
+const RESUME_WINDOW_MS = 55000;
+const RECONNECT_TIMEOUT_MS = 8000;
+// The server sends audio all the time (silence too): none for this long, the path is gone.
+const AUDIO_STALL_MS = 3000;
 const MAX_CAPTIONS = 60;
 const MAX_ROWS = 60;
 
@@ -90,6 +95,8 @@ const state = {
   videoSender: null,
   videoCeiling: null, // session.video.ceiling: how much camera video the server uses
   callUrl: null,
+  callId: null, // what a reconnection resumes
+  audioWatch: null,
   run: 0, // bumped by Stop: every await in a stale run gives up
   reconnecting: false,
   disconnectTimer: null,
@@ -460,6 +467,12 @@ async function readError(response) {
       { kind: "refused" },
     );
   }
+  if (response.status === 404 && code === "call_not_resumable") {
+    return new UserFacingError(
+      "The call could not be resumed: it ended, or the network was gone too long. Press Start for a new call.",
+      { kind: "expired" },
+    );
+  }
   if (response.status === 429 || response.status === 503) {
     const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
     return new UserFacingError("The server is busy.", {
@@ -470,9 +483,9 @@ async function readError(response) {
   return new UserFacingError(code ? `${message} (${code})` : message, { kind: "refused" });
 }
 
-function waitForOpen(pc, dc, run) {
+function waitForOpen(pc, dc, run, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new UserFacingError("Could not connect: no answer from the network.", { kind: "network" })), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new UserFacingError("Could not connect: no answer from the network.", { kind: "network" })), timeoutMs);
     const done = (fn, arg) => {
       clearTimeout(timer);
       dc.removeEventListener("open", onOpen);
@@ -492,7 +505,9 @@ function waitForOpen(pc, dc, run) {
 }
 
 // One attempt: new peer connection, offer, POST, answer, wait for the data channel.
-async function connect(run) {
+// `resume`: the id of the dropped call this one goes on with.
+async function connect(run, { resume = null } = {}) {
+  const timeoutMs = resume ? RECONNECT_TIMEOUT_MS : CONNECT_TIMEOUT_MS;
   const pc = new RTCPeerConnection();
   state.pc = pc;
   pc.addTransceiver(state.micTrack, { direction: "sendrecv", streams: [state.stream] });
@@ -521,12 +536,16 @@ async function connect(run) {
   }
   const form = new FormData();
   form.append("sdp", pc.localDescription.sdp);
-  form.append("session", JSON.stringify(sessionConfig()));
+  const session = sessionConfig();
+  if (resume) session.resume = resume;
+  form.append("session", JSON.stringify(session));
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), CONNECT_TIMEOUT_MS);
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
   let response;
   try {
-    response = await fetch(CALLS_URL, { method: "POST", body: form, headers: AUTH, signal: abort.signal });
+    // The call to resume in the URL too: a load balancer routes it to the call's gateway.
+    const url = resume ? `${CALLS_URL}?resume=${encodeURIComponent(resume)}` : CALLS_URL;
+    response = await fetch(url, { method: "POST", body: form, headers: AUTH, signal: abort.signal });
   } catch {
     throw new UserFacingError("Cannot reach the server. Check the network connection.", { kind: "network" });
   } finally {
@@ -542,15 +561,20 @@ async function connect(run) {
     throw new UserFacingError("stopped", { kind: "stopped" });
   }
   state.callUrl = callUrl;
+  state.callId = location ? location.split("/").pop() : null;
   const answer = await response.text();
   await pc.setRemoteDescription({ type: "answer", sdp: answer });
-  await waitForOpen(pc, dc, run);
+  await waitForOpen(pc, dc, run, timeoutMs);
 }
 
-function hangUp() {
+// `keepCall`: the network went, not the user: no DELETE, so the call can be resumed.
+function hangUp({ keepCall = false } = {}) {
   const url = state.callUrl;
   state.callUrl = null;
-  if (url) fetch(url, { method: "DELETE", headers: AUTH, keepalive: true }).catch(() => {});
+  if (!keepCall) state.callId = null;
+  clearInterval(state.audioWatch);
+  state.audioWatch = null;
+  if (url && !keepCall) fetch(url, { method: "DELETE", headers: AUTH, keepalive: true }).catch(() => {});
   const pc = state.pc;
   state.pc = null;
   state.dc = null;
@@ -603,6 +627,32 @@ async function start() {
 function onConnected() {
   setPhase("connected", "Connected");
   requestWakeLock();
+  watchAudio(state.pc);
+}
+
+// ICE notices a dead path only after seconds of silence (and aiortc never restarts ICE):
+// the server's audio, which never stops, says sooner that the path is gone.
+function watchAudio(pc) {
+  clearInterval(state.audioWatch);
+  let packets = -1;
+  let lastAt = Date.now();
+  state.audioWatch = setInterval(async () => {
+    if (pc !== state.pc || state.phase !== "connected") return;
+    let received = packets;
+    try {
+      for (const report of (await pc.getStats()).values()) {
+        if (report.type === "inbound-rtp" && report.kind === "audio") received = report.packetsReceived;
+      }
+    } catch {
+      return;
+    }
+    if (received !== packets) {
+      packets = received;
+      lastAt = Date.now();
+    } else if (Date.now() - lastAt > AUDIO_STALL_MS && pc === state.pc) {
+      networkLost("no audio from the server");
+    }
+  }, 1000);
 }
 
 function fail(err) {
@@ -617,7 +667,7 @@ function fail(err) {
   } else if (e.kind === "media") {
     setPhase("error", e.title ?? "Microphone unavailable");
     showNotice(e.message);
-  } else if (e.kind === "network") {
+  } else if (e.kind === "network" || e.kind === "expired") {
     setPhase("error", "Network lost");
     showNotice(e.message);
   } else {
@@ -648,37 +698,44 @@ function busyCountdown(seconds) {
   }, 1000);
 }
 
-// The network went away mid-call: call again a few times, with backoff.
+// The network went away mid-call: call again, resuming the same call (the server keeps
+// its conversation: the tutor's problem and step, the interpreter's pair), with backoff.
 async function networkLost(reason) {
   if (state.reconnecting || state.phase === "idle" || state.phase === "error") return;
   state.reconnecting = true;
   const run = state.run;
   console.warn("omnilive: reconnecting:", reason);
-  hangUp();
-  let delay = 1000;
+  hangUp({ keepCall: true });
+  showNotice("The network dropped. Reconnecting\u2026 the conversation goes on where it was.", "info");
+  const deadline = Date.now() + RESUME_WINDOW_MS;
+  let delay = 500;
+  let attempt = 0;
   let lastError = null;
-  for (let attempt = 1; attempt <= MAX_RECONNECTS; attempt += 1) {
-    setPhase("reconnecting", `Reconnecting (${attempt}/${MAX_RECONNECTS})\u2026`);
+  while (Date.now() < deadline) {
+    attempt += 1;
+    setPhase("reconnecting", `Reconnecting\u2026 (attempt ${attempt})`);
     await sleep(delay + Math.random() * 250);
     if (run !== state.run) break;
     try {
-      await connect(run);
+      await connect(run, { resume: state.callId });
       if (run !== state.run) break;
       state.reconnecting = false;
+      clearNotice();
       onConnected();
-      toast("Reconnected");
+      toast("Reconnected: the conversation goes on");
       return;
     } catch (err) {
       lastError = err;
-      hangUp();
+      hangUp({ keepCall: true });
       if (run !== state.run) break;
-      delay = err?.kind === "busy" ? 1000 * (err.retryAfter ?? 5) : Math.min(delay * 2, 8000);
+      if (err?.kind === "expired" || err?.kind === "refused") break;
+      delay = err?.kind === "busy" ? 1000 * (err.retryAfter ?? 5) : Math.min(delay * 2, 4000);
     }
   }
   state.reconnecting = false;
   if (run !== state.run) return;
   fail(
-    lastError?.kind === "busy"
+    lastError?.kind === "busy" || lastError?.kind === "expired"
       ? lastError
       : new UserFacingError("The network was lost and the call could not be resumed. Press Start to try again.", { kind: "network" }),
   );

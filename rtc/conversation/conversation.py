@@ -39,6 +39,7 @@ from rtc.conversation.apology import Apology
 from rtc.conversation.barge_in import BargeIn
 from rtc.conversation.camera import CameraSampler, LatestFrame
 from rtc.conversation.captions import Captions
+from rtc.conversation.carried import CarriedCall
 from rtc.conversation.client_events import (
     ClientEvents,
     OutputItem,
@@ -106,9 +107,13 @@ class Conversation(ResponsesListener):
         *,
         id_prefix: str,
         on_closed: Callable[[Conversation], Awaitable[None] | None] | None = None,
+        resumed: CarriedCall | None = None,
+        keep: Callable[[CarriedCall], bool] | None = None,
     ) -> None:
-        self.id = new_id(id_prefix)
-        self.created_at = time.monotonic()
+        """`resumed`: what a dropped call left (this call goes on with it, under its id);
+        `keep`: offered what this call leaves when it ends, True if it was kept."""
+        self.id = resumed.call_id if resumed is not None else new_id(id_prefix)
+        self.created_at = resumed.created_at if resumed is not None else time.monotonic()
         self.log_prefix = f"[{self.id}] "
         self.model = parts.model
         self.metrics = parts.metrics
@@ -116,7 +121,7 @@ class Conversation(ResponsesListener):
         self._parts = parts
         self._on_closed = on_closed
         self.config = config
-        self.model_session = parts.model.session()
+        self.model_session = resumed.model_session if resumed is not None else parts.model.session()
         self.events = ServerEvents()
         self.playout = Playout()
         self.responses = Responses(
@@ -143,7 +148,7 @@ class Conversation(ResponsesListener):
         )
         self.playout.tap = self._played
         self.captions = Captions(self.events, self.model_session, self.log_prefix)
-        self.scenario: Scenario | None = None
+        self.scenario: Scenario | None = resumed.scenario if resumed is not None else None
         self._stream: tuple[Scenario, ScenarioStream, asyncio.Task[None]] | None = None
         self.video = LatestFrame()
         self.camera = CameraSampler(
@@ -169,7 +174,11 @@ class Conversation(ResponsesListener):
         self._closing: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self.end_reason: str | None = None
+        self._keep = keep
         self._follow_config()
+        carried = resumed.scenario if resumed is not None else None
+        if carried is not None and carried is self.scenario:  # went on as it was
+            self._spawn(carried.watch(self._scenario_event), "scenario watch")
 
     # -- wiring to a transport ---------------------------------------------------------
     def start(self, transport: Transport) -> None:
@@ -573,9 +582,10 @@ class Conversation(ResponsesListener):
         await self.responses.aclose()
         await self.captions.aclose()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.scenario is not None:
-            await self.scenario.aclose()
-        await self.model_session.aclose()
+        if not self._hand_over():
+            if self.scenario is not None:
+                await self.scenario.aclose()
+            await self.model_session.aclose()
         self.playout.stop()
         self.events.detach_all()
         transport, self.transport = self.transport, None
@@ -595,6 +605,22 @@ class Conversation(ResponsesListener):
             result = self._on_closed(self)
             if result is not None:
                 await result
+
+    # -- resuming a dropped call (rtc/resume.py) -----------------------------------------
+    def _hand_over(self) -> bool:
+        """Offer what outlives the connection (config, scenario, model session) to be
+        resumed; True if it was taken, and is no longer this call's to close."""
+        if self._keep is None:
+            return False
+        carried = CarriedCall(
+            call_id=self.id,
+            created_at=self.created_at,
+            config=self.config,
+            scenario=self.scenario,
+            model_session=self.model_session,
+            end_reason=self.end_reason or "closed",
+        )
+        return self._keep(carried)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)

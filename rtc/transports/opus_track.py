@@ -9,6 +9,11 @@ made); silence, most of every call, is one packet encoded once per process,
 so a quiet call costs no encoder run, no thread hop and no audio-level scan
 on the event loop (aiortc measures the level of every PCM frame it is given,
 in Python).
+
+The encoder adds in-band FEC (a low-bitrate copy of each frame in the next
+packet, RFC 6716 LBRR) tuned for `EXPECTED_LOSS_PERCENT` loss: a phone that loses
+a packet of the answer plays it from the next one instead of guessing (browsers
+decode it; it costs a few kbit/s of the same bitrate).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from rtc.conversation.playout import FRAME_SAMPLES, SAMPLE_RATE, Playout, Playou
 
 #: Mono speech at the bits per channel aiortc's own encoder spends (96 kbit/s stereo).
 OPUS_BITRATE = 48_000
+#: The loss the FEC is sized for (libopus `packet_loss`): mobile networks lose 1-5 %.
+EXPECTED_LOSS_PERCENT = 10
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 
 
@@ -49,7 +56,12 @@ class OpusStream:
             codec.format = "s16"
             codec.bit_rate = OPUS_BITRATE
             codec.time_base = _TIME_BASE
-            codec.options = {"application": "voip", "frame_duration": "20"}
+            codec.options = {
+                "application": "voip",
+                "frame_duration": "20",
+                "fec": "1",
+                "packet_loss": str(EXPECTED_LOSS_PERCENT),
+            }
             self._codec = codec
         frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE

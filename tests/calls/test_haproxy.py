@@ -203,3 +203,26 @@ async def test_sigterm_drains_a_gateway_out_of_rotation_while_its_call_finishes(
             for fresh in newer:
                 await fresh.hangup()
         assert "Traceback" not in draining.output(), draining.output()
+
+
+async def test_a_resumed_call_reaches_the_gateway_that_keeps_its_conversation(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as lb, lb.client("none") as http:
+        call, owner = await _open(lb, http, INTERPRETER)
+        call_id = _call_id(call)
+        try:
+            # The phone comes back on new connections (twice: least connections alone
+            # would send one of the two offers to the other gateway, which has no such call).
+            for _ in range(2):
+                again = CallClient(http, session={"resume": call_id})
+                await again.connect()
+                await call.hangup(delete=False)
+                call = again
+                answer = lb.answered("POST", "/v1/realtime/calls")
+                assert (answer.status, answer.gateway) == (201, owner)
+                assert _call_id(call) == call_id
+                created = await call.wait_for("session.created")
+                assert created["session"]["languages"] == ["en", "es"]
+        finally:
+            await call.hangup()
