@@ -22,7 +22,8 @@ from rtc.auth import Authenticator, Grant
 from rtc.config import ServerConfig
 from rtc.conversation.apology import Apology
 from rtc.conversation.carried import CarriedCall
-from rtc.conversation.conversation import CallSettings, Conversation, ServerParts
+from rtc.conversation.conversation import Conversation
+from rtc.conversation.parts import CallSettings, ServerParts
 from rtc.conversation.session_config import SessionConfig, SessionRules, merge
 from rtc.errors import (
     BadRequest,

@@ -19,7 +19,9 @@ class Call(Protocol):
     """What the registry and the gateway need of a call of any kind."""
 
     id: str
-    end_reason: str | None
+
+    @property
+    def end_reason(self) -> str | None: ...
 
     def close(self, reason: str) -> Awaitable[None]: ...
 

@@ -35,11 +35,12 @@ from model.base import OmniModel
 from model.errors import ModelError
 from rtc import events as ev
 from rtc.conversation.audio_in import AudioChunker
+from rtc.conversation.client_events import Appended, ClientEvent, admit, parse_event
+from rtc.conversation.lifetime import Endings, Lifetime
 from rtc.errors import InvalidEvent
 from rtc.events import EventSink, ServerEvents, new_id
 from rtc.input_filter import input_filter
-from rtc.jsonsafe import JSONRejected, loads
-from rtc.limits import CallLimits, EventGuard, Verdict, ending_notice, expired
+from rtc.limits import CallLimits, EventGuard
 from rtc.metrics import Metrics
 from rtc.translation_config import WIRE_RATE, TranslationConfig, TranslationRules
 from translate.simultaneous import (
@@ -84,18 +85,6 @@ class TranslationParts:
     settings: SimultaneousSettings = SimultaneousSettings(output_rate=WIRE_RATE)
 
 
-@dataclass(frozen=True)
-class _Event:
-    kind: str
-    data: Mapping[str, Any]
-    event_id: str | None
-
-
-@dataclass(frozen=True)
-class _Audio:
-    pcm: NDArray[np.int16]
-
-
 class TranslationSession:
     kind = "translation"
     id_prefix = "tr"
@@ -114,32 +103,38 @@ class TranslationSession:
         self.config = config
         self.metrics = parts.metrics
         self.events = ServerEvents()
+        self.life = Lifetime(
+            self.id,
+            self.events,
+            self.metrics,
+            parts.limits,
+            Endings(
+                stop_input=self._queue_cleared,
+                release=self._release,
+                flush=self._flush,
+                ended=lambda: on_closed(self) if on_closed is not None else None,
+            ),
+        )
         self.model_session = parts.model.session()
         self.engine = SimultaneousInterpreter(
             self.model_session, self._directions(), self, settings=parts.settings
         )
-        self._on_closed = on_closed
         self._guard = EventGuard(parts.limits)
         self._chunker = AudioChunker()
         self._filter = input_filter(config.noise_reduction)
-        self._queue: deque[_Event | _Audio] = deque()
+        self._queue: deque[ClientEvent | Appended] = deque()
         self._ready = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._input_closed = False
-        self._ending: str | None = None
-        self._closing: asyncio.Task[None] | None = None
         self._last_media_at = time.monotonic()
         self.wire: Wire | None = None
-        self.closed = asyncio.Event()
-        self.end_reason: str | None = None
         self.heard_s = 0.0
 
     # -- wiring ------------------------------------------------------------------------
     def start(self, wire: Wire) -> None:
         self.wire = wire
         self.engine.start()
-        self._spawn(self._apply_in_order(), "client events")
-        self._spawn(self._watchdog(), "watchdog")
+        self.life.spawn(self._apply_in_order(), "client events")
+        self.life.spawn(self.life.watch(self.created_at, lambda: self._last_media_at), "watchdog")
         logger.info(
             "%saccepted (translation): into %s from %s",
             self.log_prefix,
@@ -155,7 +150,15 @@ class TranslationSession:
 
     @property
     def ending(self) -> bool:
-        return self._ending is not None
+        return self.life.ending
+
+    @property
+    def closed(self) -> asyncio.Event:
+        return self.life.closed
+
+    @property
+    def end_reason(self) -> str | None:
+        return self.life.end_reason
 
     # -- client events in --------------------------------------------------------------
     def receive(self, message: str | bytes) -> None:
@@ -178,15 +181,7 @@ class TranslationSession:
         maybe_audio = isinstance(message, str) and any(f'"{k}"' in message for k in APPENDS)
         if (not maybe_audio or self._guard.too_large(size)) and not self._admit(size):
             return
-        if isinstance(message, bytes):
-            raise InvalidEvent("invalid_event", "events must be JSON text messages, not binary")
-        try:
-            data = loads(message)
-        except JSONRejected as exc:
-            code = "invalid_event" if exc.too_deep else "invalid_json"
-            raise InvalidEvent(code, f"event is not usable JSON: {exc.message}") from None
-        if not isinstance(data, dict):
-            raise InvalidEvent("invalid_event", "an event must be a JSON object")
+        data = parse_event(message)
         event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
         kind = data.get("type")
         if maybe_audio and kind not in APPENDS and not self._admit(size):
@@ -194,7 +189,7 @@ class TranslationSession:
         if kind in APPENDS:
             self._queue_audio(data, event_id)
         elif kind in (ev.SESSION_UPDATE, ev.TRANSLATION_CLOSE):
-            self._queue.append(_Event(str(kind), data, event_id))
+            self._queue.append(ClientEvent(str(kind), data, event_id))
             self._ready.set()
             if kind == ev.TRANSLATION_CLOSE:
                 self._input_closed = True
@@ -209,28 +204,7 @@ class TranslationSession:
             )
 
     def _admit(self, size: int) -> bool:
-        verdict, limit = self._guard.admit(size)
-        if verdict is Verdict.ACCEPT:
-            return True
-        self.metrics.limit_hits.labels(limit).inc()
-        limits = self._guard.limits
-        if verdict is Verdict.ABUSE:
-            self.end_soon("event_abuse")
-        elif verdict is Verdict.DROP_AND_TELL:
-            if limit == "event_size":
-                self.refuse(
-                    "event_too_large",
-                    f"event dropped: the limit is {limits.max_event_bytes} bytes",
-                    None,
-                )
-            else:
-                self.refuse(
-                    "rate_limit_exceeded",
-                    f"event dropped: the limit is {limits.events_per_second:g}/s",
-                    None,
-                    error_type="rate_limit_error",
-                )
-        return False
+        return admit(self._guard, size, self)
 
     def _queue_audio(self, data: Mapping[str, Any], event_id: str | None) -> None:
         audio = data.get("audio")
@@ -248,7 +222,9 @@ class TranslationSession:
             )
         self._last_media_at = time.monotonic()
         if raw:
-            self._queue.append(_Audio(np.frombuffer(raw, dtype="<i2").astype(np.int16)))
+            self._queue.append(
+                Appended(np.frombuffer(raw, dtype="<i2").astype(np.int16), WIRE_RATE)
+            )
             self._ready.set()
 
     def refuse(
@@ -268,7 +244,7 @@ class TranslationSession:
                 self._ready.clear()
                 await self._ready.wait()
             item = self._queue.popleft()
-            if isinstance(item, _Audio):
+            if isinstance(item, Appended):
                 await self._hear(item.pcm)
                 continue
             try:
@@ -367,50 +343,30 @@ class TranslationSession:
         logger.warning("%s%s: %s", self.log_prefix, code, message)
         self.events.error(code, message, error_type="server_error")
 
-    # -- lifetime ----------------------------------------------------------------------
-    async def _watchdog(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            reason = expired(
-                self.parts.limits, self.created_at, self._last_media_at, time.monotonic()
-            )
-            if reason is not None:
-                self.metrics.limit_hits.labels(reason).inc()
-                await self.end_with(reason)
-                return
-
+    # -- lifetime (rtc/conversation/lifetime.py) ------------------------------------------
     def end_soon(self, reason: str) -> None:
-        if self._ending is None:
-            self._ending = reason
-            self._queue.clear()
-            self._spawn(self.end_with(reason), f"end: {reason}")
+        self.life.end_soon(reason)
 
     async def end_with(self, reason: str) -> None:
         """End the session, first telling the client why with an `error` event."""
-        self._ending = self._ending or reason
-        notice = ending_notice(reason, self.parts.limits)
-        if notice is not None and self._closing is None and self.events.attached:
-            self.events.error(notice.code, notice.message, error_type=notice.error_type)
-            if self.wire is not None:
-                await self.wire.flush()
-        await asyncio.shield(self.close(reason))
+        await self.life.end_with(reason)
 
     def close(self, reason: str) -> asyncio.Task[None]:
         """End the session (idempotent); returns the task doing it."""
-        if self._closing is None:
-            self._ending = self._ending or reason
-            self.end_reason = reason
-            self._closing = asyncio.get_running_loop().create_task(self._close())
-        return self._closing
+        return self.life.close(reason)
 
-    async def _close(self) -> None:
-        logger.info("%sending: %s", self.log_prefix, self.end_reason)
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
-        for task in tasks:
-            task.cancel()
+    def spawn(self, coro: Awaitable[None], name: str) -> None:
+        """Run `coro` for the session's life (its socket's writer): cancelled at its end."""
+        self.life.spawn(coro, name)
+
+    def _queue_cleared(self) -> None:
         self._queue.clear()
-        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        if self.wire is not None:
+            await self.wire.flush()
+
+    async def _release(self) -> None:
         await self.engine.aclose()
         with contextlib.suppress(ModelError):
             await self.model_session.aclose()
@@ -418,26 +374,3 @@ class TranslationSession:
         wire, self.wire = self.wire, None
         if wire is not None:
             await wire.close(self.end_reason or "closed")
-        self.metrics.calls_ended.labels(self.end_reason or "unknown").inc()
-        self.closed.set()
-        if self._on_closed is not None:
-            result = self._on_closed(self)
-            if result is not None:
-                await result
-
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"{self.id} {name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def spawn(self, coro: Awaitable[None], name: str) -> None:
-        """Run `coro` for the session's life (its socket's writer): cancelled at its end."""
-        self._spawn(coro, name)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "%stask %s crashed", self.log_prefix, task.get_name(), exc_info=task.exception()
-            )

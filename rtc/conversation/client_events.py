@@ -19,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +31,7 @@ from rtc.errors import InvalidEvent
 from rtc.events import new_id
 from rtc.jsonsafe import JSONRejected, loads
 from rtc.limits import EventGuard, Verdict
+from rtc.metrics import Metrics
 
 if TYPE_CHECKING:
     from rtc.conversation.conversation import Conversation
@@ -111,7 +112,7 @@ class ClientEvents:
             return
         event_id: str | None = None
         try:
-            data = _parse(message)
+            data = parse_event(message)
             event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
             kind = data.get("type")
             if kind == APPEND and c.audio_in_events:
@@ -186,29 +187,7 @@ class ClientEvents:
         self._pending_samples = 0
 
     def _admit(self, size: int) -> bool:
-        verdict, limit = self._guard.admit(size)
-        if verdict is Verdict.ACCEPT:
-            return True
-        c = self._conversation
-        c.metrics.limit_hits.labels(limit).inc()
-        if verdict is Verdict.ABUSE:
-            c.end_soon("event_abuse")
-        elif verdict is Verdict.DROP_AND_TELL:
-            limits = self._guard.limits
-            if limit == "event_size":
-                code, kind, why = (
-                    "event_too_large",
-                    "invalid_request_error",
-                    f"{limits.max_event_bytes} bytes",
-                )
-            else:
-                code, kind, why = (
-                    "rate_limit_exceeded",
-                    "rate_limit_error",
-                    f"{limits.events_per_second:g}/s",
-                )
-            c.refuse(code, f"event dropped: the limit is {why}", None, error_type=kind)
-        return False
+        return admit(self._guard, size, self._conversation)
 
     def _queue_audio(self, data: Mapping[str, Any], event_id: str | None) -> None:
         c = self._conversation
@@ -246,7 +225,47 @@ class ClientEvents:
             self._ready.set()
 
 
-def _parse(message: str | bytes) -> dict[str, Any]:
+class Admitting(Protocol):
+    """A call whose client events are admitted (a conversation, a translation session)."""
+
+    metrics: Metrics
+
+    def refuse(
+        self, code: str, message: str, event_id: str | None, *, error_type: str = ...
+    ) -> None: ...
+
+    def end_soon(self, reason: str) -> None: ...
+
+
+def admit(guard: EventGuard, size: int, call: Admitting) -> bool:
+    """Whether an event of `size` bytes gets in under the call limits; if not, the client is
+    told (event_too_large, rate_limit_exceeded), or an abusive one is hung up on."""
+    verdict, limit = guard.admit(size)
+    if verdict is Verdict.ACCEPT:
+        return True
+    call.metrics.limit_hits.labels(limit).inc()
+    if verdict is Verdict.ABUSE:
+        call.end_soon("event_abuse")
+    elif verdict is Verdict.DROP_AND_TELL:
+        limits = guard.limits
+        if limit == "event_size":
+            code, kind, why = (
+                "event_too_large",
+                "invalid_request_error",
+                f"{limits.max_event_bytes} bytes",
+            )
+        else:
+            code, kind, why = (
+                "rate_limit_exceeded",
+                "rate_limit_error",
+                f"{limits.events_per_second:g}/s",
+            )
+        call.refuse(code, f"event dropped: the limit is {why}", None, error_type=kind)
+    return False
+
+
+def parse_event(message: str | bytes) -> dict[str, Any]:
+    """A client event's JSON object (InvalidEvent if the message is not one)."""
     if isinstance(message, bytes):
         raise InvalidEvent("invalid_event", "events must be JSON text messages, not binary")
     try:

@@ -21,21 +21,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from model.base import OmniModel
 from model.dialogue import ToolOutput
-from model.embedded.turn_end import TurnEndModel
 from model.emotion import EmotionState
 from model.errors import ModelError
 from model.scenario import Scenario, UserTurn
 from model.types import FaceEmotion
 from rtc import events as ev
-from rtc.conversation.apology import Apology
 from rtc.conversation.barge_in import BargeIn
 from rtc.conversation.camera import CameraSampler, LatestFrame
 from rtc.conversation.captions import Captions
@@ -45,11 +41,13 @@ from rtc.conversation.client_events import (
     OutputItem,
     UserItem,
 )
+from rtc.conversation.lifetime import Endings, Lifetime
 from rtc.conversation.listening import AudioProcessing, Listening
+from rtc.conversation.parts import ServerParts
 from rtc.conversation.playout import Frame, Playout
 from rtc.conversation.responses import Ask, Responses, ResponsesListener, UserInput
 from rtc.conversation.scenario_stream import ScenarioStream
-from rtc.conversation.session_config import SessionConfig, SessionRules
+from rtc.conversation.session_config import SessionConfig
 from rtc.conversation.transport import Transport
 from rtc.conversation.turns import (
     SpeechPaused,
@@ -64,39 +62,12 @@ from rtc.conversation.turns import (
 )
 from rtc.errors import InvalidEvent
 from rtc.events import EventSink, ServerEvents, new_id
-from rtc.limits import CallLimits, EventGuard, ending_notice, expired
-from rtc.metrics import Metrics
+from rtc.limits import EventGuard
 from rtc.vad import SAMPLE_RATE as VAD_RATE
-from rtc.vad import SileroVAD
 
 logger = logging.getLogger(__name__)
 
 MIN_COMMIT_MS = 100
-
-
-@dataclass
-class CallSettings:
-    """What every call of a server shares (from its command line)."""
-
-    peer_timeout_s: float = 10.0
-    """No media and no events for this long (and no open socket): the peer is gone."""
-    limits: CallLimits = field(default_factory=CallLimits)
-    record_audio: bool = False
-    """The conversation record keeps the user's speech too."""
-
-
-@dataclass
-class ServerParts:
-    """What a conversation takes from its server: shared, loaded once per process."""
-
-    model: OmniModel
-    vad: SileroVAD
-    rules: SessionRules
-    metrics: Metrics
-    settings: CallSettings
-    apology: Apology
-    turn_end: TurnEndModel | None = None
-    """The end-of-turn model (Smart Turn); None: the words alone end semantic turns."""
 
 
 class Conversation(ResponsesListener):
@@ -119,10 +90,21 @@ class Conversation(ResponsesListener):
         self.metrics = parts.metrics
         self.settings = parts.settings
         self._parts = parts
-        self._on_closed = on_closed
         self.config = config
         self.model_session = resumed.model_session if resumed is not None else parts.model.session()
         self.events = ServerEvents()
+        self.life = Lifetime(
+            self.id,
+            self.events,
+            self.metrics,
+            self.settings.limits,
+            Endings(
+                stop_input=lambda: self._client_events.clear(),
+                release=self._release,
+                flush=self._flush,
+                ended=lambda: on_closed(self) if on_closed is not None else None,
+            ),
+        )
         self.playout = Playout()
         self.responses = Responses(
             events=self.events,
@@ -143,7 +125,7 @@ class Conversation(ResponsesListener):
             scenario=self._current_scenario,
             words_heard=self.words_heard,
             forget_speech=self._forget_speech,
-            spawn=self._spawn,
+            spawn=self.life.spawn,
             log_prefix=self.log_prefix,
         )
         self.playout.tap = self._played
@@ -162,23 +144,23 @@ class Conversation(ResponsesListener):
         self.audio_in_events = False
         self._client_events = ClientEvents(self, EventGuard(self.settings.limits))
         self.listening = Listening(
-            parts.vad, parts.turn_end, self.metrics, self.turn_event, self._on_speech, self._spawn
+            parts.vad,
+            parts.turn_end,
+            self.metrics,
+            self.turn_event,
+            self._on_speech,
+            self.life.spawn,
         )
         self.heard_s = 0.0
         """Seconds of the user's audio heard so far."""
         self._user_item_id: str | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._last_event_at = time.monotonic()
         self._last_media_at = time.monotonic()
-        self._ending: str | None = None
-        self._closing: asyncio.Task[None] | None = None
-        self.closed = asyncio.Event()
-        self.end_reason: str | None = None
         self._keep = keep
         self._follow_config()
         carried = resumed.scenario if resumed is not None else None
         if carried is not None and carried is self.scenario:  # went on as it was
-            self._spawn(carried.watch(self._scenario_event), "scenario watch")
+            self.life.spawn(carried.watch(self._scenario_event), "scenario watch")
 
     # -- wiring to a transport ---------------------------------------------------------
     def start(self, transport: Transport) -> None:
@@ -186,9 +168,12 @@ class Conversation(ResponsesListener):
         self.transport = transport
         self.audio_in_events = transport.audio_in_events
         self.listening.follow(self.config.turn, self._audio_processing())
-        self._spawn(self._client_events.run(), "client events")
-        self._spawn(self._watchdog(), "watchdog")
-        self._spawn(self.camera.run(), "camera sampler")
+        self.life.spawn(self._client_events.run(), "client events")
+        self.life.spawn(
+            self.life.watch(self.created_at, lambda: self.last_media_at, self._peer_gone),
+            "watchdog",
+        )
+        self.life.spawn(self.camera.run(), "camera sampler")
         logger.info(
             "%saccepted (%s): scenario=%s", self.log_prefix, transport.kind, self.config.scenario
         )
@@ -217,7 +202,15 @@ class Conversation(ResponsesListener):
 
     @property
     def ending(self) -> bool:
-        return self._ending is not None
+        return self.life.ending
+
+    @property
+    def closed(self) -> asyncio.Event:
+        return self.life.closed
+
+    @property
+    def end_reason(self) -> str | None:
+        return self.life.end_reason
 
     def refuse(
         self,
@@ -246,9 +239,9 @@ class Conversation(ResponsesListener):
         else:
             old = self.scenario
             self.scenario = cls(self.model, self.model_session, config.data)
-            self._spawn(self.scenario.watch(self._scenario_event), "scenario watch")
+            self.life.spawn(self.scenario.watch(self._scenario_event), "scenario watch")
             if old is not None:
-                self._spawn(old.aclose(), "close old scenario")
+                self.life.spawn(old.aclose(), "close old scenario")
         self._follow_listening()
         self.responses.scenario = self.scenario
         self.responses.voice = config.voice
@@ -275,7 +268,7 @@ class Conversation(ResponsesListener):
             self.listening.divert = None
         if wanted is not None and self._stream is None:
             stream = ScenarioStream(self.events, self.playout)
-            task = self._spawn(wanted.listen(stream), "scenario stream")
+            task = self.life.spawn(wanted.listen(stream), "scenario stream")
             self._stream = (wanted, stream, task)
             self.listening.divert = wanted.hear_audio
 
@@ -428,7 +421,7 @@ class Conversation(ResponsesListener):
             item_id = self._user_item_id or new_id("item")
             self.responses.speculate(UserTurn(item_id, audio=event.audio), event.revision)
         elif detector is not None and detector.settings.eager_silence_ms is not None:
-            self._spawn(self._words_of_pause(event), "words of a pause")
+            self.life.spawn(self._words_of_pause(event), "words of a pause")
 
     async def _words_of_pause(self, event: SpeechPaused) -> None:
         """The words of a pause nobody answers yet (captions only, answers left to the
@@ -530,58 +523,34 @@ class Conversation(ResponsesListener):
             return time.monotonic()
         return max(self._last_event_at, self.last_media_at)
 
-    async def _watchdog(self) -> None:
-        limits = self.settings.limits
-        while True:
-            await asyncio.sleep(1.0)
-            now = time.monotonic()
-            if now - self._peer_seen_at() > self.settings.peer_timeout_s:
-                logger.info(
-                    "%sno media or events for %.0fs", self.log_prefix, self.settings.peer_timeout_s
-                )
-                self.close("peer_timeout")
-                return
-            limit = expired(limits, self.created_at, self.last_media_at, now)
-            if limit is not None:
-                self.metrics.limit_hits.labels(limit).inc()
-                await self.end_with(limit)
-                return
+    def _peer_gone(self, now: float) -> bool:
+        gone = now - self._peer_seen_at() > self.settings.peer_timeout_s
+        if gone:
+            logger.info(
+                "%sno media or events for %.0fs", self.log_prefix, self.settings.peer_timeout_s
+            )
+        return gone
 
     def end_soon(self, reason: str) -> None:
         """End the call from a callback: at once for everything that arrives after this."""
-        if self._ending is None:
-            self._ending = reason
-            self._client_events.clear()
-            self._spawn(self.end_with(reason), f"end: {reason}")
+        self.life.end_soon(reason)
 
     async def end_with(self, reason: str) -> None:
         """End the call, first telling the client why with an `error` event (if it is there)."""
-        self._ending = self._ending or reason
-        notice = ending_notice(reason, self.settings.limits)
-        if notice is not None and self._closing is None and self.events.attached:
-            self.events.error(notice.code, notice.message, error_type=notice.error_type)
-            if self.transport is not None:
-                await self.transport.flush()
-        await asyncio.shield(self.close(reason))
+        await self.life.end_with(reason)
 
     def close(self, reason: str) -> asyncio.Task[None]:
         """End the call (idempotent); returns the task doing it."""
-        if self._closing is None:
-            self._ending = self._ending or reason
-            self.end_reason = reason
-            self._closing = asyncio.get_running_loop().create_task(self._close())
-        return self._closing
+        return self.life.close(reason)
 
-    async def _close(self) -> None:
-        logger.info("%sending: %s", self.log_prefix, self.end_reason)
-        current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
-        for task in tasks:
-            task.cancel()
-        self._client_events.clear()
+    async def _flush(self) -> None:
+        if self.transport is not None:
+            await self.transport.flush()
+
+    async def _release(self) -> None:
+        """What the call holds, once its tasks are gone (rtc/conversation/lifetime.py)."""
         await self.responses.aclose()
         await self.captions.aclose()
-        await asyncio.gather(*tasks, return_exceptions=True)
         if not self._hand_over():
             if self.scenario is not None:
                 await self.scenario.aclose()
@@ -599,12 +568,6 @@ class Conversation(ResponsesListener):
         self.listening.clear()
         self.listening.divert = None
         self._stream = None
-        self.metrics.calls_ended.labels(self.end_reason or "unknown").inc()
-        self.closed.set()
-        if self._on_closed is not None:
-            result = self._on_closed(self)
-            if result is not None:
-                await result
 
     # -- resuming a dropped call (rtc/resume.py) -----------------------------------------
     def _hand_over(self) -> bool:
@@ -622,23 +585,9 @@ class Conversation(ResponsesListener):
         )
         return self._keep(carried)
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"{self.id} {name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "%stask %s crashed", self.log_prefix, task.get_name(), exc_info=task.exception()
-            )
-
     def spawn(self, coro: Awaitable[None], name: str) -> None:
         """Run `coro` for the call's life (a transport's media task): cancelled at its end."""
-        self._spawn(coro, name)
+        self.life.spawn(coro, name)
 
     @property
     def dropped_events(self) -> int:
@@ -647,4 +596,4 @@ class Conversation(ResponsesListener):
 
     @property
     def task_count(self) -> int:
-        return len(self._tasks)
+        return self.life.task_count

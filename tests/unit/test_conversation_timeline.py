@@ -14,7 +14,8 @@ from numpy.typing import NDArray
 
 from model.scenario import ScenarioRegistry
 from rtc.conversation.apology import Apology
-from rtc.conversation.conversation import CallSettings, Conversation, ServerParts
+from rtc.conversation.conversation import Conversation
+from rtc.conversation.parts import CallSettings, ServerParts
 from rtc.conversation.playout import PlayoutStopped
 from rtc.conversation.session_config import SessionRules
 from rtc.conversation.turns import SpeechPaused, SpeechResumed, SpeechStarted, SpeechStopped
