@@ -18,7 +18,8 @@ const AUTH = (() => {
 const CONNECT_TIMEOUT_MS = 20000;
 const DISCONNECT_GRACE_MS = 3000;
 // A dropped call is resumed (session field "resume"): the server keeps its conversation
-// for 60 s, so the page keeps trying for a little less, each attempt short.
+// for 60 s, so the page keeps trying for a little less, each attempt short. A call the
+// server ended for good (404 call_not_resumable) is replaced by a new one.
 const RESUME_WINDOW_MS = 55000;
 const RECONNECT_TIMEOUT_MS = 8000;
 // The server sends audio all the time (silence too): none for this long, the path is gone.
@@ -717,17 +718,26 @@ async function networkLost(reason) {
     await sleep(delay + Math.random() * 250);
     if (run !== state.run) break;
     try {
+      const resumed = state.callId !== null;
       await connect(run, { resume: state.callId });
       if (run !== state.run) break;
       state.reconnecting = false;
       clearNotice();
       onConnected();
-      toast("Reconnected: the conversation goes on");
+      toast(resumed ? "Reconnected: the conversation goes on" : "Reconnected with a new call");
       return;
     } catch (err) {
       lastError = err;
       hangUp({ keepCall: true });
       if (run !== state.run) break;
+      if (err?.kind === "expired" && state.callId !== null) {
+        // The server ended the call for good (hung up, or kept it too long): the next
+        // attempt is a new call with the same choices; the conversation starts over.
+        state.callId = null;
+        showNotice("The call could not be resumed: starting a new one\u2026", "info");
+        delay = 0;
+        continue;
+      }
       if (err?.kind === "expired" || err?.kind === "refused") break;
       delay = err?.kind === "busy" ? 1000 * (err.retryAfter ?? 5) : Math.min(delay * 2, 4000);
     }
