@@ -130,7 +130,9 @@ class Lifetime:
         await asyncio.shield(self.close(reason))
 
     def close(self, reason: str) -> asyncio.Task[None]:
-        """End the call (idempotent); returns the task doing it."""
+        """End the call (idempotent); returns the task doing it. A task of the call itself
+        must not await it bare (the ending cancels that task, and with it the ending):
+        `end_with` shields it."""
         if self._closing is None:
             self._ending = self._ending or reason
             self.end_reason = reason
