@@ -37,7 +37,7 @@ from typing import Any
 from bench.asr_window import word_errors
 from bench.common import ms, percentile, speech_clip
 from tests import web_media
-from tests.netlab.lab import LabPhone, LabServer, NetLab, unavailable
+from tests.netlab.lab import LabPhone, LabServer, NetLab, missing_tools, unavailable
 from tests.netlab.profiles import CLEAN, OUTAGE_S, PROFILES, Impairment
 
 INTERPRETER_TURNS = [
@@ -286,7 +286,8 @@ def main() -> None:
     args.profiles = [p for p in args.profiles.split(",") if p]
     if args.profiles[0] != "clean":
         args.profiles.insert(0, "clean")  # the baseline is always measured in the same run
-    reason = unavailable()
+    missing = missing_tools()
+    reason = unavailable() if not missing else f"install {', '.join(missing)} (make install)"
     if reason is not None:
         raise SystemExit(f"bench.network: {reason}")
     with tempfile.TemporaryDirectory(prefix="omnilive-netbench-") as tmp:

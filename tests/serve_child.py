@@ -50,7 +50,7 @@ class ServeChild:
                 except httpx.HTTPError:
                     pass
                 assert time.monotonic() < deadline, f"server did not start:\n{self.output()}"
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.1)  # polling the child's /healthz
 
     async def wait(self, timeout: float = 30.0) -> int:
         return await asyncio.to_thread(self.proc.wait, timeout)

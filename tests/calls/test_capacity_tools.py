@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import numpy as np
@@ -105,7 +104,7 @@ async def test_a_load_call_is_decoded_heard_and_timed(server: Server, clips: Cli
         assert served.video.size == (320, 240)
         call.meter.start()
         await call.talk(until=time.monotonic())  # one utterance and its answer, then stop
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: len(call.meter.gaps) > 50)  # the answer's frames, metered
         call.meter.stop()
     finally:
         await call.hangup()

@@ -60,7 +60,7 @@ def test_serve_then_call_with_a_wav(tmp_path: Path, clips: Clips) -> None:
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+            time.sleep(0.1)  # polling the child's /healthz
         wav = tmp_path / "hello.wav"
         record = tmp_path / "answer.wav"
         _write_wav(wav, clips.english)

@@ -24,11 +24,12 @@ from clients.python.client import CallClient
 from tests.lb_cluster import GATEWAY_HEADER, Cluster, cluster, haproxy_binary
 from tests.sdp import SDP, assert_error
 
-pytestmark = pytest.mark.skipif(
-    haproxy_binary() is None,
-    reason="haproxy is not installed (`apt-get install haproxy`; `make test` installs it "
-    "through scripts/install-system-deps.sh)",
-)
+
+@pytest.fixture(autouse=True, scope="module")
+def _haproxy_installed() -> None:
+    if haproxy_binary() is None:
+        pytest.fail("haproxy is not installed (make test installs it)")
+
 
 KEY = "sk-haproxy-test"
 INTERPRETER = {"scenario": "interpreter", "languages": ["en", "es"]}

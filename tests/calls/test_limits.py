@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 
@@ -178,7 +179,8 @@ async def test_idle_call_without_media_is_ended(make_tone_server: Callable[..., 
         async def keep_talking() -> None:
             while not server_call.closed.is_set():
                 call.send({"type": "session.update", "session": {}})
-                await asyncio.sleep(0.3)
+                with contextlib.suppress(TimeoutError):  # one event every 0.3 s until it ends
+                    await asyncio.wait_for(server_call.closed.wait(), 0.3)
 
         chatter = asyncio.create_task(keep_talking())
         try:

@@ -26,6 +26,7 @@ from tests.netlab.lab import (
     LabPhone,
     LabServer,
     NetLab,
+    missing_tools,
     start_turn,
     unavailable,
 )
@@ -41,8 +42,11 @@ OUTAGE = Impairment(outage=True)
 
 
 def lab_or_skip(*, nat: bool = False) -> None:
+    missing = missing_tools(nat=nat)
+    if missing:
+        pytest.fail(f"the network lab needs {', '.join(missing)} (make test installs them)")
     reason = unavailable(nat=nat)
-    if reason is not None:
+    if reason is not None:  # not root, or no namespaces: the lab cannot exist here
         pytest.skip(reason)
 
 
@@ -184,7 +188,7 @@ def chromium_in(tmp_path: Path) -> Iterator[Callable[[NetLab, Path], Page]]:
     """Chromium in the lab's client namespace (a wrapper runs it there; Playwright drives
     it from here over its pipe), its fake microphone playing a WAV."""
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (scripts/install-system-deps.sh)")
+        pytest.fail("Chromium is not installed (make test installs it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -8,7 +8,6 @@ speaks with the project's own English voice; the models are the embedded ones.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import numpy as np
@@ -18,7 +17,7 @@ from numpy.typing import NDArray
 from clients.python.client import CallClient, StillImageTrack
 from model.audio import resample_int16
 from model.embedded.backend import EmbeddedModel
-from tests.conftest import Server
+from tests.conftest import Server, wait_until
 from tests.imagegen import FONT_DIR, Style, render_problem
 
 pytestmark = pytest.mark.models
@@ -67,6 +66,11 @@ def _spoken(events: list[dict[str, object]]) -> str:
     )
 
 
+async def page_seen(server: Server) -> None:
+    """The call's camera sampler has looked at the page (twice: a sharp frame to read)."""
+    await wait_until(lambda: server.gateway.registry.calls[0].camera.samples >= 2, timeout=30)
+
+
 def _compact(text: object) -> str:
     return str(text).replace(" ", "")
 
@@ -75,7 +79,7 @@ async def test_stacked_fraction_photo_is_read_and_solved(server: Server) -> None
     camera = StillImageTrack(render_problem([r"\frac{x}{2} + \frac{x}{3} = 10"], PHOTO, seed=3))
     async with CallClient(server.http, video=camera) as call:
         await call.wait_for("session.created")
-        await asyncio.sleep(2.5)  # the 1 fps sampler has seen the page
+        await page_seen(server)
         call.send_text("help me solve this")
         problem = await call.wait_for("tutor.problem", timeout=60)
         assert _compact(problem["text"]) == "x/2+x/3=10"
@@ -98,7 +102,7 @@ async def test_unsure_reading_is_asked_and_a_spoken_fix_is_taken(
     camera = StillImageTrack(render_problem([r"\wfrac{x}{4} + 3 = 5"], PHOTO, seed=3))
     async with CallClient(server.http, video=camera) as call:
         await call.wait_for("session.created")
-        await asyncio.sleep(2.5)
+        await page_seen(server)
         assert call.mic is not None
         await call.mic.play(student("Can you help me with this?")).wait()
         asked = await call.wait_for("tutor.problem", timeout=60)
@@ -143,7 +147,7 @@ async def test_number_three_on_a_sheet(
     camera = StillImageTrack(render_problem(lines, SHEET, size=(1280, 720), seed=3))
     async with CallClient(server.http, video=camera) as call:
         await call.wait_for("session.created")
-        await asyncio.sleep(2.5)
+        await page_seen(server)
         assert call.mic is not None
         await call.mic.play(student("Can you help me with number three?")).wait()
         problem = await call.wait_for("tutor.problem", timeout=60)

@@ -118,7 +118,7 @@ def server_url() -> Iterator[str]:
                     if httpx.get(url + "/healthz", timeout=1).status_code == 200:
                         break
                 assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+                time.sleep(0.1)  # polling the child's /healthz
             yield url
         finally:
             server.terminate()

@@ -67,6 +67,15 @@ LONG_TEXT = (
 BROWSER_OPUS_BITRATE = 32_000
 
 
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    """Wait for `condition` (polled every 20 ms, a frame); TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.02)
+
+
 class BrowserOpusEncoder(OpusEncoder):
     """Opus as a phone's browser sends the microphone: mono, 32 kbit/s, in-band FEC."""
 
@@ -227,7 +236,9 @@ class Phone:
         call.send_text(LONG_TEXT)
         started = await call.wait_for("output_audio_buffer.started", after=mark, timeout=timeout)
         answer_id = started["response_id"]
-        await asyncio.sleep(0.8)
+        heard_from = time.monotonic()
+        with contextlib.suppress(TimeoutError):  # interrupt once the answer is well under way
+            await _until(lambda: call.received.voiced_seconds(heard_from) >= 0.6, 3.0)
         said = call.mic.play(interrupt)
         await said.started.wait()
         assert said.started_at is not None
@@ -239,7 +250,8 @@ class Phone:
             after=mark,
             timeout=timeout,
         )
-        await asyncio.sleep(0.6)
+        with contextlib.suppress(TimeoutError):  # still loud after that: measured as such
+            await _until(lambda: call.received.silent_since(onset, hold_s=0.3) is not None, 2.0)
         quiet = call.received.silent_since(onset, hold_s=0.3)
         with contextlib.suppress(TimeoutError):  # the answer to the interruption
             await call.wait_for(
