@@ -623,7 +623,7 @@ _SENT_FRAMES = """async () => {
 def _sent_fps(page: Page, seconds: float) -> float:
     """Frames a second the page's camera sender sent over `seconds` (by Chrome's clock)."""
     frames0, t0 = page.evaluate(_SENT_FRAMES)
-    page.wait_for_timeout(seconds * 1000)
+    page.wait_for_timeout(seconds * 1000)  # a measuring window, not a wait for something
     frames1, t1 = page.evaluate(_SENT_FRAMES)
     return float(frames1 - frames0) / (float(t1 - t0) / 1000)
 

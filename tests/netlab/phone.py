@@ -141,6 +141,7 @@ class Phone:
         self.notify = set(notify or ())
         deadline = time.monotonic() + retry_s
         attempts = 0
+        backoff = 0.1  # doubled after every failed attempt, up to a second (as a phone does)
         while True:
             attempts += 1
             video = None
@@ -170,7 +171,8 @@ class Phone:
                         "error": f"{type(exc).__name__}: {exc}",
                         "attempts": attempts,
                     }
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, 1.0)
         self.call = call
         await call.wait_for("session.created", timeout=timeout)
         assert call.location is not None
