@@ -1,6 +1,6 @@
 """Simultaneous interpretation: ear-voice span, translation quality, pacing, in one run.
 
-    python -m bench.simultaneous [--seconds 60] [--direction en-es|es-en|both]
+    python -m bench.simultaneous [--seconds 60] [--direction en-es|es-en|both] [--set NAME=VALUE]
 
 For each direction, a monologue of the benchmark's sentences (`bench/monologues.py`)
 is spoken by the embedded model's own voices (Piper for English, espeak-ng for
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import difflib
 import json
 import os
@@ -377,7 +378,7 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
     directions = {"en-es": [("en", "es")], "es-en": [("es", "en")]}.get(
         args.direction, [("en", "es"), ("es", "en")]
     )
-    settings = SimultaneousSettings()
+    settings = dataclasses.replace(SimultaneousSettings(), **dict(args.set))
     results = []
     for source, target in directions:
         monologue = await build_monologue(session, source, args.seconds)
@@ -397,11 +398,27 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
     return results
 
 
+def _setting(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if name not in {f.name for f in dataclasses.fields(SimultaneousSettings)}:
+        raise argparse.ArgumentTypeError(f"no engine setting {name!r}")
+    number = float(value)
+    return name, int(number) if number.is_integer() and "." not in value else number
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="monologue length")
     parser.add_argument("--direction", choices=["en-es", "es-en", "both"], default="both")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--set",
+        action="append",
+        type=_setting,
+        default=[],
+        metavar="NAME=VALUE",
+        help="an engine setting other than its default (SimultaneousSettings), e.g. force_s=1.2",
+    )
     args = parser.parse_args(argv)
     results = asyncio.run(main_async(args))
     if args.json:

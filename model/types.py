@@ -21,6 +21,9 @@ class Transcript:
     """ISO 639-1 code of the language it was heard in."""
     language_probability: float
     """How sure language detection was, 0..1."""
+    log_probability: float | None = None
+    """How sure the recogniser was of the words: the mean log probability of their tokens
+    (Whisper's avg_logprob); None when the recogniser does not say."""
 
     @property
     def has_words(self) -> bool:

@@ -119,6 +119,7 @@ class WhisperASR:
             # Short clips in short windows otherwise loop ("Stop. Stop. Stop.").
             repetition_penalty=1.1,
             return_no_speech_prob=True,
+            return_scores=True,  # the mean log probability of the tokens (length-normalised)
         )[0]
 
     def transcribe(
@@ -137,7 +138,7 @@ class WhisperASR:
         text = heard.tokenizer.decode(heard.tokens).strip()
         if heard.silent:
             text = ""
-        return Transcript(text, heard.language, heard.language_probability)
+        return Transcript(text, heard.language, heard.language_probability, heard.log_probability)
 
     def transcribe_words(
         self, audio: NDArray[np.float32], languages: Sequence[str], prompt: str = ""
@@ -216,13 +217,15 @@ class WhisperASR:
             encoded = fw.encode(pad_or_trim(fw.feature_extractor(audio), 3000))
             result = self._decode(encoded, tokens, max_tokens)
         total = sum(p for _, p in allowed)
+        log_probability = float(result.scores[0]) if result.scores else 0.0
         return _Heard(
             encoded=encoded,
             tokenizer=tokenizer,
             tokens=[t for t in result.sequences_ids[0] if t < tokenizer.eot],
-            silent=result.no_speech_prob > 0.6 and bool(result.scores) and result.scores[0] < -1.0,
+            silent=result.no_speech_prob > 0.6 and log_probability < -1.0,
             language=language,
             language_probability=probability / (total or 1.0),
+            log_probability=log_probability,
         )
 
 
@@ -242,3 +245,5 @@ class _Heard:
     """Whisper thinks there is no speech and is unsure of what it decoded."""
     language: str
     language_probability: float
+    log_probability: float
+    """The mean log probability of the decoded tokens."""

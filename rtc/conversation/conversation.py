@@ -58,7 +58,7 @@ from rtc.conversation.turns import (
     TurnEvent,
     VoiceLost,
     VoiceOnset,
-    words_sound_finished,
+    transcript_sounds_finished,
 )
 from rtc.errors import InvalidEvent
 from rtc.events import EventSink, ServerEvents, new_id
@@ -435,7 +435,7 @@ class Conversation(ResponsesListener):
             )
         except ModelError:
             return
-        self.words_heard(event.revision, words_sound_finished(transcript.text))
+        self.words_heard(event.revision, transcript_sounds_finished(transcript))
 
     def speech_progress(self, speech_ms: float) -> None:
         """The user has been speaking for `speech_ms` (after every chunk of speech)."""

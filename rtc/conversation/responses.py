@@ -34,7 +34,7 @@ from rtc.conversation.apology import Apology
 from rtc.conversation.playout import SAMPLE_RATE, Owner, Playout, PlayoutListener
 from rtc.conversation.response import Response, Status, output_items
 from rtc.conversation.session_config import ClientRequest, Transcription
-from rtc.conversation.turns import words_sound_finished
+from rtc.conversation.turns import transcript_sounds_finished
 from rtc.events import ServerEvents, new_id, response_object
 from rtc.metrics import Metrics
 from rtc.records import INPUT_AUDIO
@@ -157,8 +157,16 @@ class Responses(PlayoutListener):
 
     def heard_while_paused(self, response: Response, transcript: Transcript) -> None:
         """A speculative answer knows the words: they may end the turn sooner."""
-        finished = words_sound_finished(transcript.text)
-        logger.debug("%sheard %r while paused (finished: %s)", self._log, transcript.text, finished)
+        finished = transcript_sounds_finished(transcript)
+        logger.debug(
+            "%sheard %r while paused (%s %.2f, log probability %s; finished: %s)",
+            self._log,
+            transcript.text,
+            transcript.language,
+            transcript.language_probability,
+            transcript.log_probability,
+            finished,
+        )
         if response is self._speculative:
             self.listener.words_heard(response.revision, finished)
 

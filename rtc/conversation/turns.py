@@ -9,8 +9,9 @@ recogniser's text of the paused speech, `words_heard`: does it end like a
 sentence?) and the voice (an end-of-turn model's probability that the speaker
 has finished, from how the voice ends, `voice_heard`; the detector asks for it
 with `ScoreVoice` once the pause is long enough to judge). Both agreeing ends the
-turn after a short silence; either doubting waits longer; a trailing clause
-("I would like to order ...", "x is equal to ...") waits longest.
+turn after a short silence; either doubting waits longer (so does a voice that sounded
+unfinished before it sounded finished, and words the recogniser only guessed); a
+trailing clause ("I would like to order ...", "x is equal to ...") waits longest.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from model.types import Transcript
 from rtc.vad import CHUNK_MS, CHUNK_SAMPLES
 
 MAX_UTTERANCE_MS = 30_000
@@ -78,6 +80,23 @@ def words_sound_finished(text: str) -> bool | None:
     return None
 
 
+#: Below this mean token log probability the recogniser's words are a guess (Whisper's own
+#: `log_prob_threshold`, under which it deems a decoding failed): "Quiero pedir," cut at
+#: its pause is heard as "Who is a penny?" at -1.7, while the finished sentences of the
+#: turn-taking benchmark decode at -0.7 or better.
+MISHEARD_LOG_PROBABILITY = -1.0
+
+
+def transcript_sounds_finished(transcript: Transcript) -> bool | None:
+    """`words_sound_finished` of words the recogniser is sure of. Words it guessed say
+    nothing of the end of the turn but that it may not have come: they count as trailing
+    off (the voice alone can shorten the wait, to `doubt_silence_ms`)."""
+    confidence = transcript.log_probability
+    if confidence is not None and confidence < MISHEARD_LOG_PROBABILITY:
+        return False
+    return words_sound_finished(transcript.text)
+
+
 @dataclass(frozen=True)
 class TurnSettings:
     """`audio.input.turn_detection` plus our own tuning knobs."""
@@ -116,6 +135,10 @@ class TurnSettings:
     four times it); None: no voice model, the words alone decide (`server_vad`, tests)."""
     voice_done: float = 0.5
     """The end-of-turn model's probability at or above which the voice sounds finished."""
+    voice_sure: float = 0.8
+    """... and sure enough of it to answer at the shortest silence (`eager_silence_ms`):
+    finished sentences score 0.86-0.99, and a first part before a short pause ("Hello,
+    ... how are you?") 0.3-0.7; in between, the wait for words that may be done."""
     backchannels: bool = False
     """Speech over an answer is checked for a listener's backchannel ("uh-huh") before it
     interrupts (semantic_vad); False: any speech with words interrupts (server_vad)."""
@@ -138,6 +161,8 @@ class TurnSettings:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 10_000:
                 raise ValueError(f"{name} must be between 0 and 10000 ms")
+        if not 0.0 <= self.voice_done <= self.voice_sure <= 1.0:
+            raise ValueError("voice_done and voice_sure must be 0 <= done <= sure <= 1")
         if self.quiet_ratio is not None and not 0.0 < self.quiet_ratio < 1.0:
             raise ValueError("quiet_ratio must be between 0 and 1")
 
@@ -229,6 +254,7 @@ class TurnDetector:
         self._turn_end_ms = self.settings.silence_duration_ms
         self._words: bool | None | str = _UNHEARD
         self._voice: float | None = None
+        self._voice_wavered = False
         self._next_score_ms: int | None = None
         self._hinted = False
         self._armed = True
@@ -272,6 +298,10 @@ class TurnDetector:
         if not (self._speaking and self._paused and revision == self._revision):
             return []
         self._voice = probability
+        # A voice that sounded unfinished at first may only have paused ("Hello, ... how
+        # are you?" over a 300 ms comma): its later "finished" is not sure enough to answer
+        # at the shortest silence.
+        self._voice_wavered |= probability < self.settings.voice_done
         return self._decide()
 
     def _decide(self) -> list[TurnEvent]:
@@ -294,7 +324,8 @@ class TurnDetector:
         elif voice is None:
             wait = longest  # the voice is asked at voice_score_ms; until then, wait
         elif voice >= s.voice_done:
-            wait = s.eager_silence_ms if words is True else (s.unsure_silence_ms or longest)
+            sure = words is True and voice >= s.voice_sure and not self._voice_wavered
+            wait = s.eager_silence_ms if sure else (s.unsure_silence_ms or longest)
         elif words is True:
             wait = s.doubt_silence_ms or longest  # a sentence, said as if more is coming
         else:
@@ -411,6 +442,7 @@ class TurnDetector:
         self._turn_end_ms = self.settings.silence_duration_ms
         self._words = _UNHEARD
         self._voice = None
+        self._voice_wavered = False
         self._next_score_ms = None
 
 

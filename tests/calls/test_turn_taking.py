@@ -5,7 +5,7 @@ interruption (while a real one still is)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from numpy.typing import NDArray
 
 from bench.echo_path import echoing_call
+from bench.turn_clips import stretch_break
 from model.audio import resample_int16
 from model.embedded.backend import EmbeddedModel
 from rtc.gateway import Gateway
@@ -50,18 +51,37 @@ def with_pause(model: EmbeddedModel, first: str, rest: str, pause_s: float) -> N
     return np.concatenate([voice(model, first), silence, voice(model, rest)])
 
 
+def spanish_with_pause(model: EmbeddedModel) -> NDArray[np.int16]:
+    """ "Quiero pedir, un café con leche." voiced whole, its comma made a 600 ms pause: Whisper
+    base hears the first part, cut there, as "Who is a penny?" (a guess: the words say
+    nothing) and Smart Turn as finished (espeak-ng ends every phrase on a fall)."""
+    whole = voice(model, "Quiero pedir, un café con leche.", "es")
+    first = voice(model, "Quiero pedir", "es")
+    return stretch_break(whole, len(first), 0.6)[0]
+
+
+PAUSED: dict[str, tuple[Callable[[EmbeddedModel], NDArray[np.int16]], tuple[str, ...]]] = {
+    "en": (
+        lambda m: with_pause(m, "I would like to order", "a coffee with milk please.", 0.6),
+        ("order", "coffee"),
+    ),
+    "es": (spanish_with_pause, ("leche",)),
+}
+
+
+@pytest.mark.parametrize("language", sorted(PAUSED))
 async def test_a_pause_mid_sentence_is_not_the_end_of_the_turn(
-    served: tuple[str, Gateway], transport: str, embedded_model: EmbeddedModel
+    served: tuple[str, Gateway], transport: str, embedded_model: EmbeddedModel, language: str
 ) -> None:
-    said = with_pause(embedded_model, "I would like to order", "a coffee with milk please.", 0.6)
+    make, words = PAUSED[language]
     async with calling(transport, served[0], INTERPRETER) as call:
-        await call.say(said)
+        await call.say(make(embedded_model))
         done = await call.wait_for("response.done", timeout=60)
         heard = call.of_type("conversation.item.input_audio_transcription.completed")
         assert done["response"]["status"] == "completed"
         assert len(call.of_type("response.created")) == 1  # nothing started at the pause
-        assert "order" in heard[0]["transcript"].lower()
-        assert "coffee" in heard[0]["transcript"].lower()  # one turn, both parts
+        for word in words:  # one turn, both parts
+            assert word in heard[0]["transcript"].lower(), heard[0]["transcript"]
 
 
 async def _long_answer_heard(call: Caller) -> str:

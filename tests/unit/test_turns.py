@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model.types import Transcript
 from rtc.conversation.turns import (
     ScoreVoice,
     SpeechPaused,
@@ -16,6 +17,7 @@ from rtc.conversation.turns import (
     TurnSettings,
     VoiceLost,
     VoiceOnset,
+    transcript_sounds_finished,
     words_sound_finished,
 )
 from rtc.vad import CHUNK_MS, CHUNK_SAMPLES
@@ -178,6 +180,17 @@ def test_words_sound_finished(text: str, finished: bool) -> None:
     assert words_sound_finished(text) is finished
 
 
+def test_words_the_recogniser_guessed_do_not_end_the_turn() -> None:
+    # "Quiero pedir," cut at its pause, as Whisper base hears it: a question, but a guess.
+    guessed = Transcript("Who is a penny?", "en", 0.78, log_probability=-1.7)
+    assert transcript_sounds_finished(guessed) is False
+    sure = Transcript("Where is the train station?", "en", 1.0, log_probability=-0.1)
+    assert transcript_sounds_finished(sure) is True
+    # A recogniser that does not say how sure it is: the words alone.
+    assert transcript_sounds_finished(Transcript("Where is it?", "en", 1.0)) is True
+    assert transcript_sounds_finished(Transcript("x is equal to", "en", 1.0, -0.3)) is False
+
+
 def test_a_chunk_near_the_threshold_holds_our_voice_once() -> None:
     d = TurnDetector(TurnSettings(threshold=0.5))
     kinds = [type(e) for _, e in run(d, [0.0, 0.4, 0.0], raw=True)]
@@ -269,6 +282,7 @@ def _paused_then_scored(d: TurnDetector) -> tuple[SpeechPaused, ScoreVoice]:
     ("words", "voice", "stops_after_ms"),
     [
         (True, 0.9, 128),  # both finished: the short silence
+        (True, 0.6, 384),  # the voice finished, but not surely: the words may be
         (None, 0.9, 384),  # the voice finished, the words may be
         (True, 0.2, 960),  # "I would like to order." said as if more is coming
         (False, 0.9, 960),  # "x is equal to": a trailing clause, the voice says done
@@ -283,7 +297,11 @@ def test_words_and_voice_decide_together(
     paused, score = _paused_then_scored(d)
     assert d.words_heard(paused.revision, words) == []
     d.voice_heard(score.revision, voice)
-    silent = 3  # chunks of VAD silence so far
+    # 3 chunks of VAD silence so far
+    assert _stops_after_ms(d, 3) == pytest.approx(stops_after_ms, abs=CHUNK_MS)
+
+
+def _stops_after_ms(d: TurnDetector, silent: int) -> float:
     for _ in range(200):
         if [
             e
@@ -292,7 +310,19 @@ def test_words_and_voice_decide_together(
         ]:
             break
         silent += 1
-    assert (silent + 1) * CHUNK_MS == pytest.approx(stops_after_ms, abs=CHUNK_MS)
+    return (silent + 1) * CHUNK_MS
+
+
+def test_a_voice_that_sounded_unfinished_first_is_not_sure_later() -> None:
+    # "Hello, ... how are you today?": the voice says "more" at 96 ms, "done" at 192 ms.
+    d = TurnDetector(VOICED)
+    paused, score = _paused_then_scored(d)
+    d.words_heard(paused.revision, True)
+    d.voice_heard(score.revision, 0.4)
+    events = [e for _, e in run(d, [0.0] * 3)]
+    again = next(e for e in events if isinstance(e, ScoreVoice))
+    assert d.voice_heard(again.revision, 0.9) == []  # not the eager 128 ms
+    assert _stops_after_ms(d, 6) == pytest.approx(384, abs=CHUNK_MS)  # the unsure wait
 
 
 def test_the_voice_is_asked_again_as_the_silence_grows() -> None:

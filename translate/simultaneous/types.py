@@ -35,9 +35,11 @@ class SimultaneousSettings:
     """Trailing silence after which the whole hypothesis is final (no second opinion)."""
     stall_s: float = 1.0
     """No new audio for this long (wall clock): what is heard so far is final."""
-    force_s: float = 1.6
+    force_s: float = 0.8
     """Words this far behind the end of the window are committed without agreement (the
-    last hypothesis's version): a word the passes keep changing delays nothing longer."""
+    last hypothesis's version): a word the passes keep changing delays nothing longer.
+    Two passes have heard such a word at `step_s`; at 1.6 s Spanish (which Whisper base
+    hears worst) waited ~1.2 s a segment for its commit."""
     detect_s: float = 2.0
     """Voice a window needs before its detected language overrules the speaker's known one
     (Whisper's detection on a second of speech is a guess)."""
@@ -55,7 +57,7 @@ class SimultaneousSettings:
     min_span_s: float = 0.8
     """Speech a segment needs before it closes at the start of the next phrase (as heard in
     the words still in doubt), without waiting for them to be committed."""
-    max_span_s: float = 2.0
+    max_span_s: float = 1.5
     """Longest stretch of speech in one segment (with at least `min_words`)."""
     gap_s: float = 0.4
     """Silence between two committed words that closes a segment."""
@@ -63,9 +65,10 @@ class SimultaneousSettings:
     output_rate: int = 24_000
     max_speed: float = 1.5
     """Fastest the voice is played when behind (time-stretched, pitch kept)."""
-    share: float = 0.85
+    share: float = 0.7
     """Of the time a segment's source took, how much its voice (and the voice still queued)
-    may fill before it is sped up: below 1, the voice keeps a margin for the next one."""
+    may fill before it is sped up: below 1, the voice keeps a margin for the next one (and
+    the listener hears each word sooner; most segments are then voiced 1.2-1.5x faster)."""
     slack_s: float = 0.0
     """How much longer than that a segment's voice may be before it is sped up."""
     max_pause_s: float = 0.12
