@@ -24,7 +24,7 @@ from model.types import Transcript
 from rtc.conversation.interruption import Action, Decision, Heard, InterruptionPolicy
 from rtc.conversation.playout import Playout
 from rtc.conversation.responses import Responses
-from rtc.conversation.turns import SpeechStopped, TurnSettings, transcript_sounds_finished
+from rtc.conversation.turns import SpeechStopped, TurnSettings, words_sound_finished
 from rtc.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,10 @@ class BargeIn:
                 self.policy.speech_stopped()
                 self._judge(ended[0], transcript, ended[1], final=True)
                 return
-            self._words_heard(revision, transcript_sounds_finished(transcript))
+            # The text alone, not how sure the recogniser was of it: over an answer the
+            # words are judged at once (below), and a guess at a backchannel or an echo
+            # that counted as trailing off would keep the turn, and the held answer, open.
+            self._words_heard(revision, words_sound_finished(transcript.text))
         self._judge(turn, transcript, speech_ms, final=final, revision=revision)
 
     def _judge(
