@@ -150,7 +150,10 @@ class WhisperASR:
         fw: Any = self._model
         with self._lock:
             heard = self._hear(audio, languages, prompt, None)
-            if heard is None or heard.silent or not heard.tokens:
+            # No `silent` here: a streaming window ends mid-word, and Whisper's no-speech
+            # verdict on it is no verdict (taken, it dropped the first seconds of a
+            # monologue); the passes' agreement sorts out what was said.
+            if heard is None or not heard.tokens:
                 language = heard.language if heard is not None else ""
                 probability = heard.language_probability if heard is not None else 0.0
                 return TimedTranscript((), language, probability)
