@@ -61,20 +61,6 @@ def test_flush_commits_everything_and_commit_until_the_settled_part() -> None:
     assert agreement.tentative == []
 
 
-def test_words_heard_surely_are_committed_on_one_hearing() -> None:
-    agreement = LocalAgreement()
-    sure = [0.98, 0.95, 0.6, 0.99]  # "cafe" is a guess: it and what follows wait
-    words = [
-        HeardWord(w.text, w.start_s, w.end_s, w.language, p)
-        for w, p in zip(heard("quiero un cafe con"), sure, strict=True)
-    ]
-    committed = agreement.commit_until(words, 1.2, min_probability=0.9)
-    assert [w.text for w in committed] == ["quiero", "un"]
-    assert [w.text for w in agreement.tentative] == ["cafe", "con"]
-    # Sure, but too near the window's end (after `until_s`): not yet.
-    assert LocalAgreement().commit_until(words, 0.5, min_probability=0.9) == [words[0]]
-
-
 # -- segments -------------------------------------------------------------------------------
 def close_all(segmenter: Segmenter, words: list[HeardWord]) -> list[tuple[str, str]]:
     out = []

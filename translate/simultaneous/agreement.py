@@ -96,23 +96,13 @@ class LocalAgreement:
         return committed
 
     def commit_until(
-        self,
-        hypothesis: Sequence[HeardWord],
-        until_s: float,
-        window_s: float = 0.0,
-        *,
-        min_probability: float = 0.0,
+        self, hypothesis: Sequence[HeardWord], until_s: float, window_s: float = 0.0
     ) -> list[HeardWord]:
-        """Commit the leading words of `hypothesis` that end by `until_s`, agreed or not (a
-        window that is full and still unsettled must not grow any further), and that the
-        recogniser heard with at least `min_probability` (one hearing of those is enough)."""
+        """Commit the words of `hypothesis` that end by `until_s`, agreed or not (a window
+        that is full and still unsettled must not grow any further)."""
         fresh = self.fresh(hypothesis, window_s)
         cut = 0
-        while (
-            cut < len(fresh)
-            and fresh[cut].end_s <= until_s
-            and fresh[cut].probability >= min_probability
-        ):
+        while cut < len(fresh) and fresh[cut].end_s <= until_s:
             cut += 1
         committed, self._tentative = fresh[:cut], fresh[cut:]
         self._commit(committed)

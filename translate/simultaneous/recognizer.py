@@ -166,9 +166,7 @@ class StreamingRecognizer:
         self.hypotheses += 1
         self.busy_s += cost
         words = [
-            HeardWord(
-                w.text, start + w.start_s, start + w.end_s, transcript.language, w.probability
-            )
+            HeardWord(w.text, start + w.start_s, start + w.end_s, transcript.language)
             for w in transcript.words
         ]
         quiet = self.meter.silence_before(end)
@@ -192,10 +190,6 @@ class StreamingRecognizer:
             committed = []
         else:
             committed = self.agreement.insert(words, start)
-            if settings.sure_probability is not None:
-                committed += self.agreement.commit_until(
-                    words, end - settings.sure_s, start, min_probability=settings.sure_probability
-                )
             # Words heard long enough ago are final even if the passes still disagree on
             # them: the speaker moved on, and the listener should not wait any longer.
             committed += self.agreement.commit_until(words, end - settings.force_s, start)

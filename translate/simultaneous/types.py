@@ -40,10 +40,6 @@ class SimultaneousSettings:
     last hypothesis's version): a word the passes keep changing delays nothing longer.
     Two passes have heard such a word at `step_s`; at 1.6 s Spanish (which Whisper base
     hears worst) waited ~1.2 s a segment for its commit."""
-    sure_probability: float | None = None
-    """Words heard with at least this probability (and `sure_s` behind the end of the
-    window) are committed on one hearing, without waiting for a second; None: off."""
-    sure_s: float = 0.4
     detect_s: float = 2.0
     """Voice a window needs before its detected language overrules the speaker's known one
     (Whisper's detection on a second of speech is a guess)."""
@@ -116,8 +112,6 @@ class HeardWord:
     start_s: float
     end_s: float
     language: str
-    probability: float = 1.0
-    """How sure the recogniser was of the word (Whisper's token probabilities)."""
 
 
 @dataclass(frozen=True)
