@@ -14,8 +14,8 @@ as "star" (which Whisper base does, see tests/test_backchannel.py).
 
 The word lists cover what Whisper base really writes for these words in the
 project's voices, not only their spelling: "uh-huh" comes out as "Ah", "Oh."
-or "Ow", "mm-hmm" as "Emama", "MAMA" or "MMA", "sí" as "C", "vale" as "Bale",
-"ajá" as "Akka", "Okay" or "Ah, ha.".
+or "Ow", "mm-hmm" as "Emama", "MAMA", "MMA", "M M" or "M.A.", "sí" as "C", "vale"
+as "Bale" or "Palette", "ajá" as "Akka", "Okay" or "Ah, ha.".
 Whisper's language for one short word is unreliable ("sí" is detected as
 English), so the lists of every language are used whatever it says.
 """
@@ -45,12 +45,13 @@ pero que como
 """
 
 # Backchannels and fillers, with Whisper base's hearing of them in our voices ("emama",
-# "mama", "mma": mm-hmm; "c": si; "bale": vale; "aka", "akka": aja; "ow": uh-huh).
+# "mama", "mma", "m": mm-hmm; "c": si; "bale", "palette": vale; "aka", "akka": aja; "ow":
+# uh-huh).
 _BACKCHANNEL = """
 yeah yes yep yup yah ok okay okey kay right alright sure cool nice great good fine
 true exactly indeed totally absolutely gotcha wow ah oh ow uh um umm er erm hm hmm hmmm mm mmm
-mhm mmhm mmhmm mhmm uhhuh uhuh aha ahh ooh emama mama mma
-si c vale bale aja aka akka claro bueno exacto venga ya entiendo perfecto cierto eso vaya
+mhm mmhm mmhmm mhmm uhhuh uhuh aha ahh ooh emama mama mma m
+si c vale bale palette aja aka akka claro bueno exacto venga ya entiendo perfecto cierto eso vaya
 """
 _LAUGH = """
 ha haha hahaha ahah ahaha he hehe hihi ja jaja jajaja je jeje jiji
@@ -61,6 +62,7 @@ _PHRASES = (
     ("i", "see"),
     ("got", "it"),
     ("all", "right"),
+    ("m", "a"),  # "M.A.": mm-hmm, as Whisper base writes it
     ("of", "course"),
     ("makes", "sense"),
     ("de", "acuerdo"),

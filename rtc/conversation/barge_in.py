@@ -99,21 +99,28 @@ class BargeIn:
         pause was not one after all: hold the answer again."""
         if not self.policy.suspected:
             self._act(self.policy.speech_started(self.answering, time.monotonic()))
+        else:
+            self._act(self.policy.speech_resumed())
 
     def speech_progress(self, speech_ms: float, so_far: Callable[[], object]) -> None:
         decision = self.policy.speech_progress(speech_ms)
-        if decision.action is not Action.CHECK_WORDS:
+        if decision.action not in (Action.CHECK_WORDS, Action.PEEK_WORDS):
             self._act(decision)
             return
         audio = so_far()  # still speaking over the answer: what is it so far?
-        if audio is not None:
-            turn = UserTurn(item_id="", audio=audio)  # type: ignore[arg-type]
+        if audio is None:
+            return
+        turn = UserTurn(item_id="", audio=audio)  # type: ignore[arg-type]
+        if decision.action is Action.PEEK_WORDS:
+            self._spawn(self._peek(turn, speech_ms), "peek at words")
+        else:
             self._spawn(self._check(turn, speech_ms, final=False), "check words")
 
     def paused(self, revision: int, audio: object, speech_ms: float) -> bool:
         """Speech over an answer paused: judge its words now. False if it is no concern."""
         if not self.policy.suspected:
             return False
+        self._act(self.policy.speech_paused())
         turn = UserTurn(item_id="", audio=audio)  # type: ignore[arg-type]
         self._judging[revision] = None
         self._spawn(self._check(turn, speech_ms, final=True, revision=revision), "check words")
@@ -141,20 +148,30 @@ class BargeIn:
         return dataclasses.replace(turn, transcript=known) if known is not None else turn
 
     # -- judging the words ----------------------------------------------------------------
-    async def _check(
-        self, turn: UserTurn, speech_ms: float, *, final: bool, revision: int | None = None
-    ) -> None:
+    async def _peek(self, turn: UserTurn, speech_ms: float) -> None:
+        """Do the first words of speech over the answer sound like a backchannel?"""
+        transcript = await self._transcribe(turn)
+        heard, why = self._verdict(transcript, speech_ms)
+        logger.debug("%sfirst words over the answer: %s (%s)", self._log, heard.value, why)
+        self._act(self.policy.words_peeked(heard))
+
+    async def _transcribe(self, turn: UserTurn) -> Transcript:
         scenario = self._scenario()
         assert turn.audio is not None
         try:
-            transcript = await self._session.transcribe(
+            return await self._session.transcribe(
                 turn.audio,
                 scenario.languages if scenario else [],
                 prompt=scenario.vocabulary if scenario else "",
             )
         except ModelError:
             logger.warning("%stranscription failed checking an interruption", self._log)
-            transcript = Transcript("", "", 0.0)
+            return Transcript("", "", 0.0)
+
+    async def _check(
+        self, turn: UserTurn, speech_ms: float, *, final: bool, revision: int | None = None
+    ) -> None:
+        transcript = await self._transcribe(turn)
         if revision is not None:
             self._heard[revision] = transcript
             ended = self._judging.pop(revision, None)
@@ -177,14 +194,7 @@ class BargeIn:
         final: bool,
         revision: int | None = None,
     ) -> None:
-        if self._echoes_the_answer(transcript.text):
-            heard, why = Heard.ECHO, f"{transcript.text!r} is the answer's own words"
-        elif self.policy.backchannels:
-            verdict = classify(transcript.text, transcript.language, speech_ms / 1000)
-            heard, why = Heard(verdict.kind), verdict.reason
-        else:  # OpenAI's server_vad: any words interrupt
-            heard = Heard.INTERRUPTION if transcript.has_words else Heard.NON_SPEECH
-            why = f"{transcript.text!r}"
+        heard, why = self._verdict(transcript, speech_ms)
         decision = self.policy.words_checked(heard, final=final)
         logger.debug("%sover the answer: %s (%s; %r)", self._log, heard.value, why, transcript.text)
         self._act(decision)
@@ -201,6 +211,17 @@ class BargeIn:
             self._metrics.ignored_speech.labels(heard.value).inc()
             if heard is Heard.NON_SPEECH:
                 self._metrics.false_interruptions.inc()
+
+    def _verdict(self, transcript: Transcript, speech_ms: float) -> tuple[Heard, str]:
+        """What the words over the answer are, and why."""
+        if self._echoes_the_answer(transcript.text):
+            return Heard.ECHO, f"{transcript.text!r} is the answer's own words"
+        if self.policy.backchannels:
+            verdict = classify(transcript.text, transcript.language, speech_ms / 1000)
+            return Heard(verdict.kind), verdict.reason
+        # OpenAI's server_vad: any words interrupt
+        heard = Heard.INTERRUPTION if transcript.has_words else Heard.NON_SPEECH
+        return heard, f"{transcript.text!r}"
 
     def _echoes_the_answer(self, text: str) -> bool:
         """Are these heard words the answer's own, back through the user's speaker? (The

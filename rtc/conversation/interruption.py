@@ -14,7 +14,13 @@ answer's voice (HOLD), so the user never talks over it for one more frame. Then:
   checked (CHECK_WORDS while the speech goes on): "wait", "stop", a sentence
   interrupt at once; a backchannel keeps the answer held until the speech ends
   and its words say RELEASE; speech past `max_backchannel_ms` interrupts whatever
-  its words.
+  its words. Earlier, at `peek_ms`, the words so far are looked at (PEEK_WORDS) for
+  one thing only: a backchannel's start ("yeah", "mm", "sí"). Speech whose words so
+  far sounded so is released as soon as it pauses, before its words are final (a
+  backchannel is over before a recogniser could say what it was); if the final
+  words say otherwise, it interrupts then, and if the speech goes on, the answer is
+  held again. Nothing else is decided on a peek: the first 200 ms of "wait" may be
+  heard as anything.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class Action(Enum):
     """Clear the audio, truncate to what was played, cancel the answer."""
     CHECK_WORDS = "check_words"
     """Short speech over the answer: transcribe it, then call `words_checked`."""
+    PEEK_WORDS = "peek_words"
+    """The first words of speech over the answer: transcribe them, call `words_peeked`."""
 
 
 class Heard(Enum):
@@ -65,14 +73,21 @@ class InterruptionPolicy:
         min_interruption_ms: int = 400,
         backchannels: bool = False,
         max_backchannel_ms: int = 1600,
+        peek_ms: int = 224,
     ) -> None:
         self.interrupt_response = interrupt_response
         self.min_interruption_ms = min_interruption_ms
         self.backchannels = backchannels
         """Speech over an answer may be a listener's backchannel (checked by its words)."""
         self.max_backchannel_ms = max_backchannel_ms
+        self.peek_ms = peek_ms
         self._suspected_at: float | None = None
         self._checked_early = False
+        self._peeked = False
+        self._sounds_like_backchannel = False
+        self._paused = False
+        self._released = False
+        """Released at a pause on a peek, the final words still to come."""
 
     @property
     def suspected(self) -> bool:
@@ -92,8 +107,38 @@ class InterruptionPolicy:
     def speech_started(self, answering: bool, now: float) -> Decision:
         if answering and self.interrupt_response:
             self._suspected_at = now
-            self._checked_early = False
+            self._checked_early = self._peeked = self._sounds_like_backchannel = False
+            self._paused = self._released = False
             return Decision(Action.HOLD)
+        return NOTHING
+
+    def speech_paused(self) -> Decision:
+        """The speech over the answer paused: if its words so far sounded like a
+        backchannel, the answer is released now."""
+        if not self.suspected:
+            return NOTHING
+        self._paused = True
+        return self._release_early()
+
+    def speech_resumed(self) -> Decision:
+        """The paused speech went on: an answer released at the pause is held again."""
+        self._paused = False
+        if self._released:
+            self._released = False
+            return Decision(Action.HOLD)
+        return NOTHING
+
+    def words_peeked(self, heard: Heard) -> Decision:
+        """What the first words sounded like (after PEEK_WORDS)."""
+        if not self.suspected or heard is not Heard.BACKCHANNEL:
+            return NOTHING
+        self._sounds_like_backchannel = True
+        return self._release_early()
+
+    def _release_early(self) -> Decision:
+        if self._sounds_like_backchannel and self._paused and not self._released:
+            self._released = True
+            return Decision(Action.RELEASE)
         return NOTHING
 
     def speech_progress(self, speech_ms: float) -> Decision:
@@ -105,6 +150,9 @@ class InterruptionPolicy:
             return self._interrupt() if speech_ms >= self.min_interruption_ms else NOTHING
         if speech_ms >= self.max_backchannel_ms:
             return self._interrupt()
+        if speech_ms >= self.peek_ms and not self._peeked:
+            self._peeked = True
+            return Decision(Action.PEEK_WORDS)
         if speech_ms >= self.min_interruption_ms and not self._checked_early:
             self._checked_early = True
             return Decision(Action.CHECK_WORDS)
@@ -121,10 +169,14 @@ class InterruptionPolicy:
         if heard is Heard.INTERRUPTION:
             return self._interrupt()
         if not final:
-            return NOTHING  # a backchannel so far: keep holding while it is spoken
+            # A backchannel so far: held while it is spoken (released at its pause).
+            self._sounds_like_backchannel = heard is Heard.BACKCHANNEL
+            return self._release_early()
         self._suspected_at = None
-        return Decision(Action.RELEASE)
+        self._released = False
+        return Decision(Action.RELEASE)  # (again, if released at its pause already)
 
     def _interrupt(self) -> Decision:
+        self._released = False
         started, self._suspected_at = self._suspected_at, None
         return Decision(Action.INTERRUPT, started)

@@ -48,8 +48,11 @@ from model.backchannel import (
         "Oh.",
         "Ah",
         "Emama",
+        "M.A.",
+        "M M",
         "C, C.",
         "Bale",
+        "Palette",
     ],
 )
 def test_backchannels_do_not_interrupt(text: str) -> None:
