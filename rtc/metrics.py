@@ -72,6 +72,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.held_audio = Histogram(
+            "omnilive_held_audio_seconds",
+            "How long an answer's audio was held (silent) for speech over it that did not "
+            "interrupt it (a backchannel, a noise, an echo), from its first voiced chunk.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.echo_removed = Counter(
             "omnilive_echo_removed_seconds",
             "Seconds of microphone audio in which the echo canceller took out the answer's "

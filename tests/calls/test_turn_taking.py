@@ -5,6 +5,7 @@ interruption (while a real one still is)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -114,6 +115,8 @@ async def test_a_backchannel_does_not_stop_the_answer(
         assert len(call.of_type("response.created")) == 1  # and "okay" was not answered
     metrics = gateway.metrics.render().decode()
     assert 'omnilive_ignored_speech_total{kind="backchannel"} 1.0' in metrics
+    held = re.search(r"^omnilive_held_audio_seconds_count (\S+)$", metrics, re.M)
+    assert held is not None and float(held.group(1)) >= 1  # held, then released
 
 
 @contextlib.asynccontextmanager
