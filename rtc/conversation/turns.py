@@ -37,8 +37,11 @@ al como con de del el en es eh la las los mi o para pero por porque que si son t
 wait well espera bueno pues entonces
 """
 _DANGLING_WORDS = frozenset(_DANGLING.split())
-#: Of those, the ones a question can end on ("What is it for?", "Who is he with?").
-_QUESTION_ENDS = frozenset(["for", "from", "with", "about", "to", "of", "on", "at", "in"])
+#: Of those, the ones a question can end on ("What is it for?", "Who is he with?", "Can
+#: you tell me where the station is?").
+_QUESTION_ENDS = frozenset(
+    ["for", "from", "with", "about", "to", "of", "on", "at", "in", "is", "are", "was", "were"]
+)
 #: Endings that ask for more although Whisper writes a full stop after them: a verb
 #: wanted, needed or asked for with nothing to act on yet ("I would like to order",
 #: "quiero pedir", "necesito comprar"), "tell me" with nothing told.

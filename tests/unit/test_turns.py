@@ -174,6 +174,8 @@ def test_stale_or_unfinished_words_wait_for_the_full_silence() -> None:
         ("Do you want to go?", True),
         ("Can you help me with this?", True),
         ("What is it for?", True),
+        ("Can you tell me where the train station is?", True),
+        ("The train station is", False),
         ("I like that.", True),
     ],
 )
