@@ -58,7 +58,6 @@ from rtc.conversation.turns import (
     TurnEvent,
     VoiceLost,
     VoiceOnset,
-    transcript_asks,
     transcript_sounds_finished,
 )
 from rtc.errors import InvalidEvent
@@ -436,11 +435,7 @@ class Conversation(ResponsesListener):
             )
         except ModelError:
             return
-        self.words_heard(
-            event.revision,
-            transcript_sounds_finished(transcript),
-            question=transcript_asks(transcript),
-        )
+        self.words_heard(event.revision, transcript_sounds_finished(transcript))
 
     def speech_progress(self, speech_ms: float) -> None:
         """The user has been speaking for `speech_ms` (after every chunk of speech)."""
@@ -483,8 +478,8 @@ class Conversation(ResponsesListener):
             detector.reset()
         self._user_item_id = None
 
-    def words_heard(self, revision: int, finished: bool | None, *, question: bool = False) -> None:
-        self.listening.words_heard(revision, finished, question=question)
+    def words_heard(self, revision: int, finished: bool | None) -> None:
+        self.listening.words_heard(revision, finished)
 
     def _played(self, frame: Frame) -> None:
         """A frame of the playout went out: the echo canceller's reference."""

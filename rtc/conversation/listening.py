@@ -252,11 +252,11 @@ class Listening:
 
         self._spawn(score(), "end of turn")
 
-    def words_heard(self, revision: int, finished: bool | None, *, question: bool = False) -> None:
+    def words_heard(self, revision: int, finished: bool | None) -> None:
         """A speculative answer transcribed paused speech `revision`."""
         detector = self.detector
         if detector is not None:
-            for event in detector.words_heard(revision, finished, question=question):
+            for event in detector.words_heard(revision, finished):
                 self._handle(detector, event)
 
     # -- the client's turns ----------------------------------------------------------------

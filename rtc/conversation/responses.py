@@ -34,7 +34,7 @@ from rtc.conversation.apology import Apology
 from rtc.conversation.playout import SAMPLE_RATE, Owner, Playout, PlayoutListener
 from rtc.conversation.response import Response, Status, output_items
 from rtc.conversation.session_config import ClientRequest, Transcription
-from rtc.conversation.turns import transcript_asks, transcript_sounds_finished
+from rtc.conversation.turns import transcript_sounds_finished
 from rtc.events import ServerEvents, new_id, response_object
 from rtc.metrics import Metrics
 from rtc.records import INPUT_AUDIO
@@ -64,9 +64,8 @@ class UserInput:
 class ResponsesListener:
     """What the conversation hears back from its answers."""
 
-    def words_heard(self, revision: int, finished: bool | None, *, question: bool = False) -> None:
-        """A speculative answer transcribed paused speech `revision`; do its words sound done
-        (and are they a question)?"""
+    def words_heard(self, revision: int, finished: bool | None) -> None:
+        """A speculative answer transcribed paused speech `revision`; do its words sound done?"""
 
 
 class Responses(PlayoutListener):
@@ -169,9 +168,7 @@ class Responses(PlayoutListener):
             finished,
         )
         if response is self._speculative:
-            self.listener.words_heard(
-                response.revision, finished, question=transcript_asks(transcript)
-            )
+            self.listener.words_heard(response.revision, finished)
 
     # -- client requests -----------------------------------------------------------
     def add_input(self, user_input: UserInput) -> None:

@@ -100,14 +100,6 @@ def transcript_sounds_finished(transcript: Transcript) -> bool | None:
     return words_sound_finished(transcript.text)
 
 
-def transcript_asks(transcript: Transcript) -> bool:
-    """A finished question, as the recogniser heard it (a sure question mark): its rising end
-    is what an end-of-turn model takes for "more to come" (espeak's Spanish questions score
-    0.01-0.5), so the voice's doubt waits less here (`unsure_silence_ms`, not `doubt`)."""
-    text = transcript.text.rstrip()
-    return text.endswith(("?", "\uff1f")) and transcript_sounds_finished(transcript) is True
-
-
 @dataclass(frozen=True)
 class TurnSettings:
     """`audio.input.turn_detection` plus our own tuning knobs."""
@@ -264,7 +256,6 @@ class TurnDetector:
         self._paused = False
         self._turn_end_ms = self.settings.silence_duration_ms
         self._words: bool | None | str = _UNHEARD
-        self._question = False
         self._voice: float | None = None
         self._voice_wavered = False
         self._next_score_ms: int | None = None
@@ -293,21 +284,17 @@ class TurnDetector:
     def position_ms(self) -> float:
         return self._position_ms
 
-    def words_heard(
-        self, revision: int, finished: bool | None, *, question: bool = False
-    ) -> list[TurnEvent]:
+    def words_heard(self, revision: int, finished: bool | None) -> list[TurnEvent]:
         """What the words of paused speech `revision` say about the end of the turn.
 
         Finished-sounding words end it after `eager_silence_ms`, words that may
         be done after `unsure_silence_ms`. Returns the SpeechStopped at once when
         that silence has already passed; otherwise `push` ends the turn when it
-        has. Stale revisions (the user went on talking) are ignored. `question`: the
-        finished words are a question (see `transcript_asks`).
+        has. Stale revisions (the user went on talking) are ignored.
         """
         if not (self._speaking and self._paused and revision == self._revision):
             return []
         self._words = finished
-        self._question = question and finished is True
         return self._decide()
 
     def voice_heard(self, revision: int, probability: float) -> list[TurnEvent]:
@@ -350,8 +337,6 @@ class TurnDetector:
         elif voice >= s.voice_done:
             sure = words is True and voice >= s.voice_sure and not self._voice_wavered
             wait = s.eager_silence_ms if sure else (s.unsure_silence_ms or longest)
-        elif words is True and self._question:
-            wait = s.unsure_silence_ms or longest  # a question's rising end, not "more"
         elif words is True:
             wait = s.doubt_silence_ms or longest  # a sentence, said as if more is coming
         else:
@@ -476,7 +461,6 @@ class TurnDetector:
     def _unpause(self) -> None:
         self._turn_end_ms = self.settings.silence_duration_ms
         self._words = _UNHEARD
-        self._question = False
         self._voice = None
         self._voice_wavered = False
         self._next_score_ms = None

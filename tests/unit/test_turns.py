@@ -17,7 +17,6 @@ from rtc.conversation.turns import (
     TurnSettings,
     VoiceLost,
     VoiceOnset,
-    transcript_asks,
     transcript_sounds_finished,
     words_sound_finished,
 )
@@ -314,29 +313,6 @@ def _stops_after_ms(d: TurnDetector, silent: int) -> float:
             break
         silent += 1
     return (silent + 1) * CHUNK_MS
-
-
-def test_a_sure_question_waits_less_for_a_voice_that_sounds_unfinished() -> None:
-    # "¿Dónde está la estación de tren?": the rising end scores 0.01-0.5 as a voice.
-    d = TurnDetector(VOICED)
-    paused, score = _paused_then_scored(d)
-    assert d.words_heard(paused.revision, True, question=True) == []
-    d.voice_heard(score.revision, 0.05)
-    assert _stops_after_ms(d, 3) == pytest.approx(384, abs=CHUNK_MS)  # not the 960 ms doubt
-
-
-@pytest.mark.parametrize(
-    ("text", "log_probability", "asks"),
-    [
-        ("¿Dónde está la estación de tren?", -0.6, True),
-        ("Where is the train station?", None, True),
-        ("¿Dónde está la estación de tren?", -1.4, False),  # a guess
-        ("Can you tell me?", -0.3, False),  # someone asked to tell, nothing told yet
-        ("Where is the train station.", -0.2, False),
-    ],
-)
-def test_transcript_asks(text: str, log_probability: float | None, asks: bool) -> None:
-    assert transcript_asks(Transcript(text, "es", 1.0, log_probability)) is asks
 
 
 def test_a_voice_that_sounded_unfinished_first_is_not_sure_later() -> None:
