@@ -259,7 +259,6 @@ class TurnDetector:
         self._voice: float | None = None
         self._voice_wavered = False
         self._next_score_ms: int | None = None
-        self._scoring = False
         self._hinted = False
         self._armed = True
         self._loudest = 0.0
@@ -301,19 +300,12 @@ class TurnDetector:
         """What the end-of-turn model says of paused speech `revision` (after ScoreVoice)."""
         if not (self._speaking and self._paused and revision == self._revision):
             return []
-        s = self.settings
         self._voice = probability
-        self._scoring = False
         # A voice that sounded unfinished at first may only have paused ("Hello, ... how
         # are you?" over a 300 ms comma): its later "finished" is not sure enough to answer
         # at the shortest silence.
-        self._voice_wavered |= probability < s.voice_done
-        if probability >= s.voice_sure:
-            self._next_score_ms = None  # asking again could only say the same
-        events = self._decide()
-        if not events:  # an asking that came due while this one ran is made now
-            events = self._ask_voice()
-        return events
+        self._voice_wavered |= probability < self.settings.voice_done
+        return self._decide()
 
     def _decide(self) -> list[TurnEvent]:
         """The silence this pause needs, from what is known of it; the turn ends now if that
@@ -408,26 +400,17 @@ class TurnDetector:
             self._cut = len(self._audio)
             self._next_score_ms = s.voice_score_ms
             events.append(SpeechPaused(self._revision, np.concatenate(self._audio)))
-        if self._paused:
-            events += self._ask_voice()
+        score_at = self._next_score_ms
+        if self._paused and score_at is not None and silence_ms >= score_at:
+            # Asked at voice_score_ms, then at twice and four times it: a voice that
+            # sounded unfinished may sound finished after a longer silence.
+            self._next_score_ms = score_at * 2 if score_at < 4 * (s.voice_score_ms or 0) else None
+            # The speech and the silence after it: how the voice ended, and how long ago.
+            events.append(ScoreVoice(self._revision, np.concatenate(self._audio)))
         too_long = self._position_ms - self._start_ms >= MAX_UTTERANCE_MS
         if silence_ms >= self._turn_end_ms or too_long:
             events.append(self._stop())
         return events
-
-    def _ask_voice(self) -> list[TurnEvent]:
-        """ScoreVoice if an asking is due: at voice_score_ms of silence, then at twice and
-        four times it (a voice that sounded unfinished may sound finished after a longer
-        silence); one at a time, so that the end-of-turn model never takes the CPU from
-        the recogniser twice over while the words of the same pause are being heard."""
-        score_at = self._next_score_ms
-        if score_at is None or self._scoring or self._silence_chunks * CHUNK_MS < score_at:
-            return []
-        first = self.settings.voice_score_ms or 0
-        self._next_score_ms = score_at * 2 if score_at < 4 * first else None
-        self._scoring = True
-        # The speech and the silence after it: how the voice ended, and how long ago.
-        return [ScoreVoice(self._revision, np.concatenate(self._audio))]
 
     def _quiet(self, chunk: NDArray[np.float32]) -> bool:
         """Far below the turn's loudest chunk; counts the run of such chunks."""
@@ -464,7 +447,6 @@ class TurnDetector:
         self._voice = None
         self._voice_wavered = False
         self._next_score_ms = None
-        self._scoring = False
 
 
 def _rms(chunk: NDArray[np.float32]) -> float:

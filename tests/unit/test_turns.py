@@ -329,27 +329,8 @@ def test_a_voice_that_sounded_unfinished_first_is_not_sure_later() -> None:
 
 def test_the_voice_is_asked_again_as_the_silence_grows() -> None:
     d = TurnDetector(VOICED)
-    asked = []
-    for i, p in enumerate([0.9] * 6 + [0.0] * 20):
-        for e in d.push(np.zeros(CHUNK_SAMPLES, np.float32), p):
-            if isinstance(e, ScoreVoice):
-                asked.append((i - 5) * CHUNK_MS)
-                d.voice_heard(e.revision, 0.3)  # "more is coming": answered at once
-    assert asked == [96, 192, 384]  # at 1x, 2x and 4x
-
-
-def test_the_voice_is_asked_once_at_a_time_and_not_again_once_sure() -> None:
-    d = TurnDetector(VOICED)
-    paused, score = _paused_then_scored(d)
-    # The first asking is still being answered when the second comes due: not asked yet.
-    assert not [e for _, e in run(d, [0.0] * 6) if isinstance(e, ScoreVoice)]
-    late = d.voice_heard(score.revision, 0.4)  # the answer: the due asking is made now
-    assert [type(e) for e in late] == [ScoreVoice]
-    assert late[0].revision == paused.revision and len(late[0].audio) > len(score.audio)
-    # A sure voice is not asked again, however long the silence (the words decide now).
-    assert d.voice_heard(late[0].revision, 0.95) == []
-    assert not [e for _, e in run(d, [0.0] * 12) if isinstance(e, ScoreVoice)]
-    assert [type(e) for e in d.words_heard(paused.revision, True)] == [SpeechStopped]
+    asked = [i for i, e in run(d, [0.9] * 6 + [0.0] * 20) if isinstance(e, ScoreVoice)]
+    assert [(i - 5) * CHUNK_MS for i in asked] == [96, 192, 384]  # at 1x, 2x and 4x
 
 
 def test_nothing_ends_a_voiced_turn_before_the_words_are_heard() -> None:
