@@ -68,8 +68,6 @@ class BargeIn:
         """Transcripts of paused speech over an answer, by revision (reused for its turn)."""
         self._judging: dict[int, tuple[UserTurn, float] | None] = {}
         """Pauses whose words are being judged; the turn (and its speech) once it ended."""
-        self._held_at: float | None = None
-        """When the answer's audio was held (None: it is not)."""
 
     def configure(self, turn: TurnSettings | None) -> None:
         policy = self.policy
@@ -241,15 +239,11 @@ class BargeIn:
             logger.debug("%sbarge-in: %s", self._log, action.value)
         if action is Action.HOLD:
             self._playout.pause()
-            if self._held_at is None:
-                self._held_at = time.monotonic()
         elif action is Action.RELEASE:
-            self._playout.resume()
-            if self._held_at is not None:
-                self._metrics.held_audio.observe(time.monotonic() - self._held_at)
-                self._held_at = None
+            held_s = self._playout.resume()
+            if held_s is not None:
+                self._metrics.held_audio.observe(held_s)
         elif action is Action.INTERRUPT:
-            self._held_at = None
             current = self._responses.current
             if current is not None:
                 self._metrics.barge_ins.inc()

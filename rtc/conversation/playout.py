@@ -81,7 +81,8 @@ class Playout:
     def __init__(self, listener: PlayoutListener | None = None) -> None:
         self._queue: deque[_Segment] = deque()
         self._playbacks: dict[str, _Playback] = {}
-        self._paused = False
+        self._paused_at: float | None = None
+        """When the audio was paused (None: it is not)."""
         self._stopped = False
         self._start: float | None = None
         self._frames = 0
@@ -125,20 +126,23 @@ class Playout:
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return self._paused_at is not None
 
     def pause(self) -> None:
         """Go silent now, keeping what is queued (a possible false interruption)."""
-        self._paused = True
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
 
-    def resume(self) -> None:
-        self._paused = False
+    def resume(self) -> float | None:
+        """Play on; returns how long the audio was paused (None if it was not)."""
+        paused_at, self._paused_at = self._paused_at, None
+        return None if paused_at is None else time.monotonic() - paused_at
 
     def clear(self) -> dict[str, float]:
         """Drop everything queued; returns ms played per answer that had audio queued."""
         played = {s.owner.response_id: self.played_ms(s.owner.response_id) for s in self._queue}
         self._queue.clear()
-        self._paused = False
+        self._paused_at = None
         for response_id in played:
             playback = self._playbacks.pop(response_id, None)
             if playback and playback.finished and not playback.finished.done():
@@ -178,7 +182,7 @@ class Playout:
                 self._start = time.monotonic() - self._frames * FRAME_MS / 1000
             if self._stopped:
                 raise PlayoutStopped
-        frame = self.take() if not self._paused else Frame(SILENCE, None)
+        frame = self.take() if self._paused_at is None else Frame(SILENCE, None)
         if self.tap is not None:
             self.tap(frame)
         return frame
