@@ -24,6 +24,9 @@ class Transcript:
     log_probability: float | None = None
     """How sure the recogniser was of the words: the mean log probability of their tokens
     (Whisper's avg_logprob); None when the recogniser does not say."""
+    last_word_probability: float | None = None
+    """How sure it was of the last word: the lowest probability of that word's tokens (a
+    cut-off "pedir" heard as "penir" scores 0.1-0.3); None when the recogniser does not say."""
 
     @property
     def has_words(self) -> bool:

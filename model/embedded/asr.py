@@ -120,6 +120,7 @@ class WhisperASR:
             repetition_penalty=1.1,
             return_no_speech_prob=True,
             return_scores=True,  # the mean log probability of the tokens (length-normalised)
+            return_logits_vocab=True,  # each token's probability (no measurable cost)
         )[0]
 
     def transcribe(
@@ -138,7 +139,13 @@ class WhisperASR:
         text = heard.tokenizer.decode(heard.tokens).strip()
         if heard.silent:
             text = ""
-        return Transcript(text, heard.language, heard.language_probability, heard.log_probability)
+        return Transcript(
+            text,
+            heard.language,
+            heard.language_probability,
+            heard.log_probability,
+            heard.last_word_probability,
+        )
 
     def transcribe_words(
         self, audio: NDArray[np.float32], languages: Sequence[str], prompt: str = ""
@@ -221,15 +228,39 @@ class WhisperASR:
             result = self._decode(encoded, tokens, max_tokens)
         total = sum(p for _, p in allowed)
         log_probability = float(result.scores[0]) if result.scores else 0.0
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         return _Heard(
             encoded=encoded,
             tokenizer=tokenizer,
-            tokens=[t for t in result.sequences_ids[0] if t < tokenizer.eot],
+            tokens=tokens,
             silent=result.no_speech_prob > 0.6 and log_probability < -1.0,
             language=language,
             language_probability=probability / (total or 1.0),
             log_probability=log_probability,
+            last_word_probability=_last_word_probability(tokenizer, tokens, result),
         )
+
+
+def _last_word_probability(tokenizer: Any, tokens: list[int], result: Any) -> float | None:
+    """The lowest probability the decoder gave any token of the last word (punctuation
+    after it left out), from the logits of each step; None without words or logits."""
+    logits = result.logits[0] if getattr(result, "logits", None) else []
+    if len(logits) < len(tokens):
+        return None
+    lowest: float | None = None
+    for step in range(len(tokens) - 1, -1, -1):
+        piece = tokenizer.decode([tokens[step]])
+        if not any(ch.isalnum() for ch in piece):
+            if lowest is None:
+                continue  # punctuation after the word
+            break
+        row = np.asarray(logits[step], dtype=np.float64)
+        top = float(row.max())
+        probability = float(np.exp(row[tokens[step]] - top) / np.exp(row - top).sum())
+        lowest = probability if lowest is None else min(lowest, probability)
+        if piece.startswith(" "):
+            break  # the word's first token
+    return lowest
 
 
 #: Punctuation Whisper's alignment gives as words of their own, joined to their neighbours.
@@ -250,3 +281,4 @@ class _Heard:
     language_probability: float
     log_probability: float
     """The mean log probability of the decoded tokens."""
+    last_word_probability: float | None

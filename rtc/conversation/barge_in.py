@@ -24,7 +24,7 @@ from model.types import Transcript
 from rtc.conversation.interruption import Action, Decision, Heard, InterruptionPolicy
 from rtc.conversation.playout import Playout
 from rtc.conversation.responses import Responses
-from rtc.conversation.turns import SpeechStopped, TurnSettings, words_sound_finished
+from rtc.conversation.turns import SpeechStopped, TurnSettings, WordsVerdict, words_sound_finished
 from rtc.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class BargeIn:
         model_session: OmniSession,
         metrics: Metrics,
         scenario: Callable[[], Scenario | None],
-        words_heard: Callable[[int, bool | None], None],
+        words_heard: Callable[[int, WordsVerdict], None],
         forget_speech: Callable[[], None],
         spawn: Callable[[Awaitable[None], str], object],
         log_prefix: str = "",

@@ -58,6 +58,7 @@ from rtc.conversation.turns import (
     TurnEvent,
     VoiceLost,
     VoiceOnset,
+    WordsVerdict,
     transcript_sounds_finished,
 )
 from rtc.errors import InvalidEvent
@@ -478,7 +479,7 @@ class Conversation(ResponsesListener):
             detector.reset()
         self._user_item_id = None
 
-    def words_heard(self, revision: int, finished: bool | None) -> None:
+    def words_heard(self, revision: int, finished: WordsVerdict) -> None:
         self.listening.words_heard(revision, finished)
 
     def _played(self, frame: Frame) -> None:

@@ -24,7 +24,7 @@ from model.embedded.turn_end import TurnEndModel
 from rtc.conversation.audio_in import AudioChunker
 from rtc.conversation.playout import SAMPLE_RATE as PLAYOUT_RATE
 from rtc.conversation.playout import Frame
-from rtc.conversation.turns import ScoreVoice, TurnDetector, TurnEvent, TurnSettings
+from rtc.conversation.turns import ScoreVoice, TurnDetector, TurnEvent, TurnSettings, WordsVerdict
 from rtc.metrics import Metrics
 from rtc.vad import CHUNK_SAMPLES, SileroVAD
 from rtc.vad import SAMPLE_RATE as VAD_RATE
@@ -252,7 +252,7 @@ class Listening:
 
         self._spawn(score(), "end of turn")
 
-    def words_heard(self, revision: int, finished: bool | None) -> None:
+    def words_heard(self, revision: int, finished: WordsVerdict) -> None:
         """A speculative answer transcribed paused speech `revision`."""
         detector = self.detector
         if detector is not None:

@@ -34,7 +34,7 @@ from rtc.conversation.apology import Apology
 from rtc.conversation.playout import SAMPLE_RATE, Owner, Playout, PlayoutListener
 from rtc.conversation.response import Response, Status, output_items
 from rtc.conversation.session_config import ClientRequest, Transcription
-from rtc.conversation.turns import transcript_sounds_finished
+from rtc.conversation.turns import WordsVerdict, transcript_sounds_finished
 from rtc.events import ServerEvents, new_id, response_object
 from rtc.metrics import Metrics
 from rtc.records import INPUT_AUDIO
@@ -64,7 +64,7 @@ class UserInput:
 class ResponsesListener:
     """What the conversation hears back from its answers."""
 
-    def words_heard(self, revision: int, finished: bool | None) -> None:
+    def words_heard(self, revision: int, finished: WordsVerdict) -> None:
         """A speculative answer transcribed paused speech `revision`; do its words sound done?"""
 
 
@@ -159,12 +159,13 @@ class Responses(PlayoutListener):
         """A speculative answer knows the words: they may end the turn sooner."""
         finished = transcript_sounds_finished(transcript)
         logger.debug(
-            "%sheard %r while paused (%s %.2f, log probability %s; finished: %s)",
+            "%sheard %r while paused (%s %.2f, log probability %s, last word %s; finished: %s)",
             self._log,
             transcript.text,
             transcript.language,
             transcript.language_probability,
             transcript.log_probability,
+            transcript.last_word_probability,
             finished,
         )
         if response is self._speculative:

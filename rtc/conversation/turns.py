@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections import deque
 from dataclasses import dataclass
+from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -90,14 +91,49 @@ def words_sound_finished(text: str) -> bool | None:
 MISHEARD_LOG_PROBABILITY = -1.0
 
 
-def transcript_sounds_finished(transcript: Transcript) -> bool | None:
+#: Below this probability of its last word, a sentence's end is a guess too: a first part
+#: cut at its pause and heard as a question ("Quiero pedir," as "¿Quién penir?", mean log
+#: probability -0.7, " pen" at 0.11-0.26) is no finished sentence. The last words of the
+#: turn-taking benchmark's finished English sentences score 0.6 or more.
+GUESSED_WORD_PROBABILITY = 0.35
+#: The words end like a sentence, but the recogniser guessed the end (`words_heard`).
+GUESSED: Final = "guessed"
+WordsVerdict = bool | None | Literal["guessed"]
+"""True: they sound finished; False: they trail off (or were misheard); None: no telling;
+GUESSED: they sound finished, but their last word was a guess."""
+
+
+def transcript_sounds_finished(transcript: Transcript) -> WordsVerdict:
     """`words_sound_finished` of words the recogniser is sure of. Words it guessed say
     nothing of the end of the turn but that it may not have come: they count as trailing
-    off (the voice alone can shorten the wait, to `doubt_silence_ms`)."""
+    off (the voice alone can shorten the wait, to `doubt_silence_ms`); a finished sentence
+    whose last word it guessed waits `doubt_silence_ms`, whatever the voice says."""
     confidence = transcript.log_probability
     if confidence is not None and confidence < MISHEARD_LOG_PROBABILITY:
         return False
-    return words_sound_finished(transcript.text)
+    if _looped(_WORD.findall(transcript.text.lower())):
+        return False  # a decoder loop: its mean log probability says nothing
+    finished = words_sound_finished(transcript.text)
+    last_word = transcript.last_word_probability
+    if finished and last_word is not None and last_word < GUESSED_WORD_PROBABILITY:
+        return GUESSED
+    return finished
+
+
+def _looped(words: list[str]) -> bool:
+    """Whisper looping on a short cut ("Who are they? Who? Who? Who? Who? Who?", "who is
+    the one who is the one who is the one"): a run of one to four words said three times
+    or more in a row, six words or more in all. The loop's tokens come easy to the decoder,
+    so its mean log probability looks sure (-0.7 where the words alone score -1.6)."""
+    for size in range(1, 5):
+        for start in range(len(words) - 3 * size + 1):
+            unit = words[start : start + size]
+            count = 1
+            while words[start + count * size : start + (count + 1) * size] == unit:
+                count += 1
+            if count >= 3 and count * size >= 6:
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -255,7 +291,7 @@ class TurnDetector:
         self._revision = 0
         self._paused = False
         self._turn_end_ms = self.settings.silence_duration_ms
-        self._words: bool | None | str = _UNHEARD
+        self._words: WordsVerdict | str = _UNHEARD
         self._voice: float | None = None
         self._voice_wavered = False
         self._next_score_ms: int | None = None
@@ -283,7 +319,7 @@ class TurnDetector:
     def position_ms(self) -> float:
         return self._position_ms
 
-    def words_heard(self, revision: int, finished: bool | None) -> list[TurnEvent]:
+    def words_heard(self, revision: int, finished: WordsVerdict) -> list[TurnEvent]:
         """What the words of paused speech `revision` say about the end of the turn.
 
         Finished-sounding words end it after `eager_silence_ms`, words that may
@@ -317,6 +353,10 @@ class TurnDetector:
         longest = s.silence_duration_ms
         if words == _UNHEARD:
             wait = longest  # nothing known yet
+        elif words == GUESSED:
+            # A sentence, maybe: the voice can neither confirm its end (a first part said
+            # before a pause often sounds finished) nor deny it (questions rise).
+            wait = s.doubt_silence_ms or longest
         elif words is False:
             # A trailing clause: the longest wait, unless the voice sounds finished (it is
             # often right: "I'll take that", heard as "I'll take that,").

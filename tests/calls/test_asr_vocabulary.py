@@ -1,4 +1,5 @@
-"""The scenario's vocabulary reaches Whisper: jargon is heard as jargon, not as common words."""
+"""What the recogniser is told and what it says of itself: the scenario's vocabulary reaches
+Whisper (jargon is heard as jargon, not as common words), and it says how sure it was."""
 
 from __future__ import annotations
 
@@ -53,3 +54,16 @@ def test_a_cancelled_transcription_skips_the_decoder(embedded_model: EmbeddedMod
     assert embedded_model.transcribe_blocking(audio, ["en"], "", cancelled).text
     cancelled.set()  # the speculative turn went on: nobody waits for these words
     assert embedded_model.transcribe_blocking(audio, ["en"], "", cancelled).text == ""
+
+
+def test_the_recogniser_says_how_sure_it_was_of_the_last_word(
+    embedded_model: EmbeddedModel,
+) -> None:
+    audio = received(embedded_model, "Where is the train station?")
+    whole = embedded_model.transcribe_blocking(audio, ["en"], "", None)
+    # Cut inside "station": Whisper still writes a word there, a guess ("stay").
+    cut = embedded_model.transcribe_blocking(audio[: int(len(audio) * 0.7)], ["en"], "", None)
+    assert whole.text.lower().rstrip("?").endswith("station"), whole.text
+    assert whole.last_word_probability is not None and whole.last_word_probability > 0.9
+    assert cut.last_word_probability is not None
+    assert cut.last_word_probability < whole.last_word_probability - 0.3, (cut, whole)

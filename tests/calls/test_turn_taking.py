@@ -5,8 +5,9 @@ interruption (while a real one still is)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import numpy as np
@@ -25,6 +26,17 @@ from tests.conftest import LONG_SPANISH_SOURCE, wait_until
 pytestmark = pytest.mark.models
 
 INTERPRETER = {"scenario": "interpreter", "languages": ["en", "es"]}
+
+
+@pytest.fixture(autouse=True)
+def decisions_shown() -> Iterator[None]:
+    """A failure here shows how each pause was judged (the words heard and how sure the
+    recogniser was, the end-of-turn model's scores): they vary with the machine's load."""
+    logger = logging.getLogger("rtc.conversation")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture

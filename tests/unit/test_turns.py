@@ -7,6 +7,7 @@ import pytest
 
 from model.types import Transcript
 from rtc.conversation.turns import (
+    GUESSED,
     ScoreVoice,
     SpeechPaused,
     SpeechResumed,
@@ -17,6 +18,7 @@ from rtc.conversation.turns import (
     TurnSettings,
     VoiceLost,
     VoiceOnset,
+    WordsVerdict,
     transcript_sounds_finished,
     words_sound_finished,
 )
@@ -193,6 +195,24 @@ def test_words_the_recogniser_guessed_do_not_end_the_turn() -> None:
     assert transcript_sounds_finished(Transcript("x is equal to", "en", 1.0, -0.3)) is False
 
 
+def test_a_sentence_whose_last_word_was_guessed_is_doubted() -> None:
+    # "Quiero pedir," cut at its pause, heard as a question at a fair mean log probability,
+    # but " pen" of "penir" at 0.11.
+    cut = Transcript("¿Quién penir?", "es", 0.9, log_probability=-0.74, last_word_probability=0.11)
+    assert transcript_sounds_finished(cut) == GUESSED
+    sure = Transcript("How are you today?", "en", 1.0, -0.1, last_word_probability=0.99)
+    assert transcript_sounds_finished(sure) is True
+    # Whisper looping on a short cut: the loop's tokens look sure, its words say nothing.
+    loop = Transcript("Who are they? Who? Who? Who? Who? Who? Who? Who? Who?", "en", 0.8, -0.73)
+    assert transcript_sounds_finished(loop) is False
+    again = Transcript("Who is the one who is the one who is the one?", "en", 0.8, -0.6)
+    assert transcript_sounds_finished(again) is False
+    assert transcript_sounds_finished(Transcript("No, no, no.", "en", 1.0, -0.2)) is True
+    # Only a finished-sounding end is doubted: a trailing one trails off whatever its words.
+    trailing = Transcript("I would like to", "en", 1.0, -0.3, last_word_probability=0.1)
+    assert transcript_sounds_finished(trailing) is False
+
+
 def test_a_chunk_near_the_threshold_holds_our_voice_once() -> None:
     d = TurnDetector(TurnSettings(threshold=0.5))
     kinds = [type(e) for _, e in run(d, [0.0, 0.4, 0.0], raw=True)]
@@ -290,10 +310,12 @@ def _paused_then_scored(d: TurnDetector) -> tuple[SpeechPaused, ScoreVoice]:
         (False, 0.9, 960),  # "x is equal to": a trailing clause, the voice says done
         (False, 0.2, 3200),  # both say more is coming: the longest wait
         (None, 0.2, 3200),
+        (GUESSED, 0.9, 960),  # "¿Quién penir?": a sentence whose end was a guess
+        (GUESSED, 0.2, 960),  # ... the voice can neither confirm nor deny it
     ],
 )
 def test_words_and_voice_decide_together(
-    words: bool | None, voice: float, stops_after_ms: int
+    words: WordsVerdict, voice: float, stops_after_ms: int
 ) -> None:
     d = TurnDetector(VOICED)
     paused, score = _paused_then_scored(d)
