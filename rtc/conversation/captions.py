@@ -4,7 +4,9 @@ While the user speaks, the speech so far is transcribed about once a second and 
 words two hypotheses in a row agree on are sent as
 `conversation.item.input_audio_transcription.delta` (append-only: a delta is never taken
 back). When the turn ends it is transcribed whole: what the deltas have not said yet is
-the last delta, and `.completed` carries the whole turn's words. No answer is made.
+the last delta, and `.completed` carries the whole turn's words, which the deltas add up
+to (where the whole hearing differs from captions already sent, the captions stand).
+No answer is made.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Coroutine
+from difflib import SequenceMatcher
 from typing import Any
 
 import numpy as np
@@ -85,14 +88,21 @@ class Captions:
     async def _hear_whole(self, item_id: str, audio: NDArray[np.float32], sent: list[str]) -> None:
         transcript = await self._transcribe(audio) or Transcript("", "", 0.0)
         words = _WORD.findall(transcript.text)
-        if _same(words[: len(sent)], sent) and len(words) > len(sent):
-            self._send_delta(item_id, words[len(sent) :], first=not sent)
+        text = transcript.text
+        rest = words[_after(sent, words) :]
+        if not _same(words[: len(sent)], sent):
+            # The whole turn was heard a little differently ("milk" where a caption said
+            # "no"): deltas are never taken back, so the words are what they said and what
+            # the whole hearing adds after them, and the deltas add up to the transcript.
+            text = " ".join(sent + rest)
+        if rest:
+            self._send_delta(item_id, rest, first=not sent)
         self.events.emit(
             ev.TRANSCRIPTION_COMPLETED,
             {
                 "item_id": item_id,
                 "content_index": 0,
-                "transcript": transcript.text,
+                "transcript": text,
                 "language": transcript.language,
             },
         )
@@ -135,6 +145,19 @@ def _key(word: str) -> str:
 
 def _same(a: list[str], b: list[str]) -> bool:
     return len(a) == len(b) and all(_key(x) == _key(y) for x, y in zip(a, b, strict=True))
+
+
+def _after(sent: list[str], words: list[str]) -> int:
+    """Where in `words` (a new hearing) the words already `sent` end: past the last word
+    both have in common, plus as many words as were sent after it (heard differently)."""
+    if _same(words[: len(sent)], sent):
+        return len(sent)
+    matcher = SequenceMatcher(None, [_key(w) for w in sent], [_key(w) for w in words], False)
+    end_sent = end_words = 0
+    for block in matcher.get_matching_blocks():
+        if block.size:
+            end_sent, end_words = block.a + block.size, block.b + block.size
+    return min(len(words), end_words + len(sent) - end_sent)
 
 
 def _common_prefix(a: list[str], b: list[str]) -> list[str]:
