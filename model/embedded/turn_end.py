@@ -19,11 +19,13 @@ itself derived from Hugging Face transformers' WhisperFeatureExtractor,
 Apache-2.0). tests/test_turn_end_model.py checks it against transformers.
 
 Loaded once per process (`TurnEndModel()`); `probability()` blocks for tens
-of milliseconds, so callers on an event loop run it in a worker thread.
+of milliseconds, so callers on an event loop await `score()`, which runs it in the
+model's own inference thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import importlib.util
@@ -33,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from model.embedded.threads import inference_executor
 from model.errors import ModelLoadError
 
 SAMPLE_RATE = 16_000
@@ -177,6 +180,14 @@ class TurnEndModel:
         # onnxruntime sessions may be run from several threads, but one at a time keeps a
         # single-thread model from competing with itself on a 2-core server.
         self._lock = threading.Lock()
+        # Below the media's priority, as Whisper is: at the default pool's normal priority
+        # its scorings of a pause took the CPU from the recogniser every answer waits for.
+        self._executor = inference_executor(1, "turn-end")
+
+    async def score(self, audio: NDArray[np.float32]) -> float:
+        """`probability` in the model's inference thread (the event loop goes on)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.probability, audio)
 
     def probability(self, audio: NDArray[np.float32]) -> float:
         """P(turn finished) in [0, 1] for the turn audio ending now (blocking)."""

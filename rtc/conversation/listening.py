@@ -244,7 +244,7 @@ class Listening:
             return
 
         async def score() -> None:
-            probability = await asyncio.to_thread(model.probability, ask.audio)
+            probability = await model.score(ask.audio)
             logger.debug("end-of-turn model: %.2f (revision %d)", probability, ask.revision)
             if detector is self.detector:
                 for event in detector.voice_heard(ask.revision, probability):

@@ -18,6 +18,9 @@ final fall.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from numpy.typing import NDArray
 
 from model.audio import resample_int16
 from model.embedded.backend import EmbeddedModel
+from model.embedded.threads import INFERENCE_NICE
 from model.embedded.turn_end import (
     SAMPLE_RATE,
     WINDOW_SAMPLES,
@@ -119,6 +123,27 @@ def test_only_the_last_eight_seconds_count(
     assert turn_model.probability(longer) == turn_model.probability(longer[-WINDOW_SAMPLES:])
     short = turn_model.probability(np.zeros(100, np.float32))
     assert 0.0 <= short <= 1.0
+
+
+async def test_scoring_runs_in_an_inference_thread_below_the_media(
+    embedded_model: EmbeddedModel, turn_model: TurnEndModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turn = then_silence(spoken(embedded_model, "Where is the train station?", "en"))
+    seen: list[tuple[int, int]] = []
+    probability = turn_model.probability
+
+    def observed(audio: NDArray[np.float32]) -> float:
+        tid = threading.get_native_id()
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        return probability(audio)
+
+    monkeypatch.setattr(turn_model, "probability", observed)
+    assert await turn_model.score(turn) == probability(turn)
+    ((tid, nice),) = seen
+    assert tid != threading.get_native_id()  # not on the event loop
+    if sys.platform == "linux":
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert nice == min(19, loop_nice + INFERENCE_NICE)
 
 
 def test_missing_package_is_a_model_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
