@@ -88,12 +88,13 @@ class Captions:
     async def _hear_whole(self, item_id: str, audio: NDArray[np.float32], sent: list[str]) -> None:
         transcript = await self._transcribe(audio) or Transcript("", "", 0.0)
         words = _WORD.findall(transcript.text)
-        text = transcript.text
-        rest = words[_after(sent, words) :]
-        if not _same(words[: len(sent)], sent):
+        if _same(words[: len(sent)], sent):
+            text, rest = transcript.text, words[len(sent) :]
+        else:
             # The whole turn was heard a little differently ("milk" where a caption said
             # "no"): deltas are never taken back, so the words are what they said and what
             # the whole hearing adds after them, and the deltas add up to the transcript.
+            rest = words[_after(sent, words) :]
             text = " ".join(sent + rest)
         if rest:
             self._send_delta(item_id, rest, first=not sent)
@@ -150,8 +151,6 @@ def _same(a: list[str], b: list[str]) -> bool:
 def _after(sent: list[str], words: list[str]) -> int:
     """Where in `words` (a new hearing) the words already `sent` end: past the last word
     both have in common, plus as many words as were sent after it (heard differently)."""
-    if _same(words[: len(sent)], sent):
-        return len(sent)
     matcher = SequenceMatcher(None, [_key(w) for w in sent], [_key(w) for w in words], False)
     end_sent = end_words = 0
     for block in matcher.get_matching_blocks():

@@ -270,7 +270,7 @@ TurnEvent = (
     | SpeechStopped
 )
 #: The words of a pause are not known yet.
-_UNHEARD = "unheard"
+_UNHEARD: Final = "unheard"
 
 
 class TurnDetector:
@@ -291,7 +291,7 @@ class TurnDetector:
         self._revision = 0
         self._paused = False
         self._turn_end_ms = self.settings.silence_duration_ms
-        self._words: WordsVerdict | str = _UNHEARD
+        self._words: WordsVerdict | Literal["unheard"] = _UNHEARD
         self._voice: float | None = None
         self._voice_wavered = False
         self._next_score_ms: int | None = None
