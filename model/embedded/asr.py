@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from model.embedded.threads import speech_models
 from model.errors import ModelLoadError
 from model.types import INPUT_SAMPLE_RATE, TimedTranscript, TimedWord, Transcript
 
@@ -100,8 +101,6 @@ class WhisperASR:
         self._model = WhisperModel(
             str(model_dir), device="cpu", compute_type="int8", cpu_threads=cpu_threads
         )
-        # CTranslate2 models are not safe to drive from two threads at once.
-        self._lock = threading.Lock()
 
     def set_window(self, window_s: float) -> None:
         """The shortest window the encoder sees (seconds, at most Whisper's 30)."""
@@ -132,7 +131,7 @@ class WhisperASR:
     ) -> Transcript:
         """`cancelled`: set when nobody waits for the words any more (a speculative turn the
         user went on speaking): the decoder, two thirds of the cost, is then skipped."""
-        with self._lock:
+        with speech_models:
             heard = self._hear(audio, languages, prompt, cancelled)
         if heard is None:
             return Transcript("", "", 0.0)
@@ -155,7 +154,7 @@ class WhisperASR:
         from faster_whisper.transcribe import merge_punctuations
 
         fw: Any = self._model
-        with self._lock:
+        with speech_models:
             heard = self._hear(audio, languages, prompt, None)
             # No `silent` here: a streaming window ends mid-word, and Whisper's no-speech
             # verdict on it is no verdict (taken, it dropped the first seconds of a

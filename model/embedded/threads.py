@@ -41,3 +41,12 @@ def inference_executor(workers: int, name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(
         max_workers=workers, thread_name_prefix=name, initializer=lower_priority
     )
+
+
+#: Held while Whisper or the end-of-turn model computes: they take turns on the CPU. Side by
+#: side on two cores, Smart Turn's scorings of a pause (one thread, ~50 ms each) stalled
+#: Whisper's two threads, and the words every answer waits for came 70-100 ms later
+#: (163 ms alone, 236-261 ms beside them, same clips); one after the other, the words come
+#: first and the voice's score ~50 ms after them. Also CTranslate2's rule: one caller at a
+#: time per model.
+speech_models = threading.Lock()

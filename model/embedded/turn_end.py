@@ -5,8 +5,8 @@ like a coffee." Smart Turn listens to the last 8 s of the turn (intonation,
 pace, the shape of the last words) and says how likely it is that the
 speaker has finished. It is a Whisper-tiny encoder with a small classifier
 head, int8, 8.7 MB, about 50 ms per window on one CPU thread; it needs no
-transcript, so it can run as soon as the VAD hears a pause, while Whisper
-is still busy.
+transcript, so it can run as soon as the VAD hears a pause (though not on
+the CPU beside Whisper: they take turns, `threads.speech_models`).
 
 The weights come inside the `pipecat-ai` wheel (BSD 2-Clause, Copyright (c)
 2024-2026 Daily), installed pinned by hash and without its dependencies
@@ -29,13 +29,12 @@ import asyncio
 import functools
 import hashlib
 import importlib.util
-import threading
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from model.embedded.threads import inference_executor
+from model.embedded.threads import inference_executor, speech_models
 from model.errors import ModelLoadError
 
 SAMPLE_RATE = 16_000
@@ -153,7 +152,7 @@ class TurnEndModel:
     after 150, 200, 250 ms), and it misses what our voices say with a final
     fall ("x is equal to", anything from espeak-ng), so weigh the words too.
     Blocking, ~45 ms on one thread: run it in a worker thread, never on the
-    event loop. Thread-safe (one inference at a time).
+    event loop. Thread-safe (one inference at a time, none beside Whisper's).
     """
 
     def __init__(self, path: Path | None = None, *, threads: int = 1) -> None:
@@ -177,9 +176,6 @@ class TurnEndModel:
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
-        # onnxruntime sessions may be run from several threads, but one at a time keeps a
-        # single-thread model from competing with itself on a 2-core server.
-        self._lock = threading.Lock()
         # Below the media's priority, as Whisper is: at the default pool's normal priority
         # its scorings of a pause took the CPU from the recogniser every answer waits for.
         self._executor = inference_executor(1, "turn-end")
@@ -192,7 +188,7 @@ class TurnEndModel:
     def probability(self, audio: NDArray[np.float32]) -> float:
         """P(turn finished) in [0, 1] for the turn audio ending now (blocking)."""
         features = log_mel_features(last_window(audio))[None, :, :]
-        with self._lock:
+        with speech_models:  # one at a time, and never beside Whisper
             (out,) = self._session.run(None, {self._input: features})
         # The graph ends in a sigmoid: its output is already a probability.
         return float(np.clip(np.asarray(out).reshape(-1)[0], 0.0, 1.0))

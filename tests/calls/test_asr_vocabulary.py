@@ -67,3 +67,10 @@ def test_the_recogniser_says_how_sure_it_was_of_the_last_word(
     assert whole.last_word_probability is not None and whole.last_word_probability > 0.9
     assert cut.last_word_probability is not None
     assert cut.last_word_probability < whole.last_word_probability - 0.3, (cut, whole)
+
+
+def test_loading_voices_and_hears_a_sentence(embedded_model: EmbeddedModel) -> None:
+    """The last step of loading: a sentence voiced and heard (the first caller does not pay
+    the libraries' first runs, and a broken voice or recogniser shows before anyone calls)."""
+    heard = (embedded_model.warm_up_heard or "").lower()
+    assert "how are you" in heard

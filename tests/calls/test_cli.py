@@ -101,4 +101,5 @@ def test_serve_then_call_with_a_wav(tmp_path: Path, clips: Clips) -> None:
         output, _ = server.communicate(timeout=30)
     # What a user sees while it starts: model loading progress, then ready.
     assert "loading speech recognition" in output
+    assert "a first sentence voiced and heard ready" in output
     assert "ready" in output

@@ -18,10 +18,12 @@ final fall.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -144,6 +146,43 @@ async def test_scoring_runs_in_an_inference_thread_below_the_media(
     if sys.platform == "linux":
         loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         assert nice == min(19, loop_nice + INFERENCE_NICE)
+
+
+async def test_scoring_waits_while_whisper_computes(
+    embedded_model: EmbeddedModel, turn_model: TurnEndModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They take turns on the CPU (side by side, Smart Turn's ~50 ms stalled Whisper's two
+    threads for longer than that): a pause's score waits for the words being decoded."""
+    turn = then_silence(spoken(embedded_model, "Where is the train station?", "en"))
+    asr = embedded_model._asr
+    assert asr is not None
+    decode = asr._decode
+    decoding, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def held_decode(*args: Any, **kwargs: Any) -> Any:
+        decoding.set()
+        release.wait()
+        result = decode(*args, **kwargs)
+        order.append("whisper")
+        return result
+
+    monkeypatch.setattr(asr, "_decode", held_decode)
+    loop = asyncio.get_running_loop()
+    words = loop.run_in_executor(None, embedded_model.transcribe_blocking, turn, ["en"])
+    try:
+        await loop.run_in_executor(None, decoding.wait)
+        score = asyncio.ensure_future(turn_model.score(turn))
+        # Not a timing bound: while Whisper holds the CPU the score cannot come at all.
+        done, _ = await asyncio.wait({score}, timeout=1.0)
+        assert not done
+    finally:
+        release.set()
+    probability = await score
+    order.append("voice")
+    assert (await words).text
+    assert order == ["whisper", "voice"]
+    assert 0.0 <= probability <= 1.0
 
 
 def test_missing_package_is_a_model_load_error(monkeypatch: pytest.MonkeyPatch) -> None:
