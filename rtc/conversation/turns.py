@@ -96,6 +96,9 @@ MISHEARD_LOG_PROBABILITY = -1.0
 #: probability -0.7, " pen" at 0.11-0.26) is no finished sentence. The last words of the
 #: turn-taking benchmark's finished English sentences score 0.6 or more.
 GUESSED_WORD_PROBABILITY = 0.35
+#: A finished-sounding turn of this many words or fewer may be done (a greeting before
+#: the request), no more.
+LEAD_IN_WORDS = 2
 #: The words end like a sentence, but the recogniser guessed the end (`words_heard`).
 GUESSED: Final = "guessed"
 WordsVerdict = bool | None | Literal["guessed"]
@@ -107,7 +110,8 @@ def transcript_sounds_finished(transcript: Transcript) -> WordsVerdict:
     """`words_sound_finished` of words the recogniser is sure of. Words it guessed say
     nothing of the end of the turn but that it may not have come: they count as trailing
     off (the voice alone can shorten the wait, to `doubt_silence_ms`); a finished sentence
-    whose last word it guessed waits `doubt_silence_ms`, whatever the voice says."""
+    whose last word it guessed waits `doubt_silence_ms`, whatever the voice says; a word or
+    two may be done (`unsure_silence_ms`)."""
     confidence = transcript.log_probability
     if confidence is not None and confidence < MISHEARD_LOG_PROBABILITY:
         return False
@@ -117,6 +121,12 @@ def transcript_sounds_finished(transcript: Transcript) -> WordsVerdict:
     last_word = transcript.last_word_probability
     if finished and last_word is not None and last_word < GUESSED_WORD_PROBABILITY:
         return GUESSED
+    if finished and len(_WORD.findall(transcript.text)) <= LEAD_IN_WORDS:
+        # "Hello." of "Hello, ... how are you today?", "Buenos días." of "Buenos días,
+        # ¿cómo estás?": a word or two are as often a lead-in as a turn, the voice cannot
+        # tell (both end on a fall), and Whisper hears so little so fast that its words
+        # come before a comma's pause (~200-250 ms) is over.
+        return None
     return finished
 
 

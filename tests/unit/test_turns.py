@@ -213,6 +213,18 @@ def test_a_sentence_whose_last_word_was_guessed_is_doubted() -> None:
     assert transcript_sounds_finished(trailing) is False
 
 
+def test_a_word_or_two_may_be_a_lead_in() -> None:
+    # "Hello, how are you today?" (the README's) and "Buenos días, ¿cómo estás?" were
+    # answered at their commas ("Hello.", "Buenos días.", the voice sure): a word or two
+    # wait the "may be done" silence, three do not.
+    assert transcript_sounds_finished(Transcript("Hello.", "en", 1.0, -0.2, 0.9)) is None
+    assert transcript_sounds_finished(Transcript("Buenos días.", "es", 1.0, -0.2, 0.9)) is None
+    assert transcript_sounds_finished(Transcript("How are you?", "en", 1.0, -0.2, 0.9)) is True
+    assert transcript_sounds_finished(Transcript("Wait.", "en", 1.0, -0.2, 0.9)) is False
+    # Over an answer the words are judged as they are (a backchannel's "Yeah." ends at once).
+    assert words_sound_finished("Yeah.") is True
+
+
 def test_a_chunk_near_the_threshold_holds_our_voice_once() -> None:
     d = TurnDetector(TurnSettings(threshold=0.5))
     kinds = [type(e) for _, e in run(d, [0.0, 0.4, 0.0], raw=True)]
