@@ -87,6 +87,10 @@ class _Framer:
         self._rest = data[whole:]
         return [data[i : i + self.frame] for i in range(0, whole, self.frame)]
 
+    def take_rest(self) -> NDArray[np.int16]:
+        rest, self._rest = self._rest, np.zeros(0, np.int16)
+        return rest
+
     @property
     def buffered(self) -> int:
         return len(self._rest)
@@ -154,18 +158,36 @@ class EchoCanceller:
 
     def near_end(self, pcm: NDArray[np.int16]) -> NDArray[np.int16]:
         """The caller's microphone (mono int16 at `sample_rate`), with echo and noise removed."""
-        cleaned = [self._out]
-        for frame in self._near.frames(pcm):
-            if self.settings.echo_cancellation:
-                # WebRTC wants the delay set before each captured frame it processes.
-                self._apm.set_stream_delay_ms(self._delay_ms)
-            buffer = bytearray(frame.tobytes())
-            self._apm.process_stream(self._rtc.AudioFrame(buffer, self.sample_rate, 1, len(frame)))
-            cleaned.append(np.frombuffer(buffer, dtype=np.int16))
+        cleaned = [self._out, *(self._process(frame) for frame in self._near.frames(pcm))]
         joined = np.concatenate(cleaned)
         n = len(np.asarray(pcm).reshape(-1))
         out, self._out = joined[:n], joined[n:]
         return out
+
+    def near_end_in_step(
+        self, pcm: NDArray[np.int16]
+    ) -> tuple[NDArray[np.int16], NDArray[np.int16]]:
+        """`near_end` without its 10 ms of latency: (the whole 10 ms frames of the
+        microphone so far, as they came; the same frames cleaned). What does not fill a
+        frame waits for the next call. Use this or `near_end` on one canceller, not both."""
+        frames = self._near.frames(pcm)
+        if not frames:
+            empty = np.zeros(0, np.int16)
+            return empty, empty
+        raw = np.concatenate(frames)
+        return raw, np.concatenate([self._process(frame) for frame in frames])
+
+    def take_waiting(self) -> NDArray[np.int16]:
+        """What `near_end_in_step` holds back (under 10 ms, not cleaned), handed over."""
+        return self._near.take_rest()
+
+    def _process(self, frame: NDArray[np.int16]) -> NDArray[np.int16]:
+        if self.settings.echo_cancellation:
+            # WebRTC wants the delay set before each captured frame it processes.
+            self._apm.set_stream_delay_ms(self._delay_ms)
+        buffer = bytearray(frame.tobytes())
+        self._apm.process_stream(self._rtc.AudioFrame(buffer, self.sample_rate, 1, len(frame)))
+        return np.frombuffer(buffer, dtype=np.int16)
 
     def near_end_float(self, audio: NDArray[np.float32]) -> NDArray[np.float32]:
         """`near_end` for float audio in [-1, 1] (the gateway's 16 kHz chunks)."""

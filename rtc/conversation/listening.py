@@ -1,8 +1,8 @@
 """The call's ears: the user's audio, whatever carried it, to turn events.
 
-Audio at any rate -> AudioChunker (16 kHz, 512-sample chunks) -> the echo canceller
-(when on: the answer's own voice, coming back through the user's speaker, taken out
-against the exact audio the call sent) -> Silero VAD -> TurnDetector -> turn events,
+Audio at any rate -> 16 kHz -> the echo canceller (when on: the answer's own voice,
+coming back through the user's speaker, taken out against the exact audio the call
+sent) -> AudioChunker (512-sample chunks) -> Silero VAD -> TurnDetector -> turn events,
 handed to the conversation. The detector's questions to the end-of-turn model
 (`ScoreVoice`) are answered here, in a worker thread. With turns left to the client
 (`turn_detection: null`) the chunks are kept for `input_audio_buffer.commit` instead.
@@ -188,17 +188,26 @@ class Listening:
 
     async def hear(self, pcm: NDArray[np.int16], rate: int, *, off_loop: bool = False) -> None:
         if off_loop:
-            chunks = await asyncio.to_thread(self._chunker.push, pcm, rate)
+            samples = await asyncio.to_thread(self._chunker.resample, pcm, rate)
         else:
-            chunks = self._chunker.push(pcm, rate)
-        for chunk in chunks:
-            await self._listen(self._cleaned(chunk))
-
-    def _cleaned(self, chunk: NDArray[np.float32]) -> NDArray[np.float32]:
-        echo = self._echo
+            samples = self._chunker.resample(pcm, rate)
+        echo = self._echo  # on the loop: the canceller hears the playout from here too
         if echo is None:
-            return chunk
-        cleaned = echo.near_end_float(chunk)
+            for chunk in self._chunker.cut(samples.astype(np.float32) / 32768.0):
+                await self._listen(chunk)
+            return
+        # The microphone as it came and cleaned, frame for frame: the VAD hears the cleaned
+        # audio no later than the raw (a canceller that returned as many samples as it was
+        # given would be 10-20 ms late: its 10 ms frames do not divide the VAD's chunks).
+        raw, cleaned = echo.near_end_in_step(samples)
+        rows = np.stack([raw, cleaned]).astype(np.float32) / 32768.0
+        for pair in self._chunker.cut(rows):
+            await self._listen(self._cleaned(pair[0], pair[1]))
+
+    def _cleaned(
+        self, chunk: NDArray[np.float32], cleaned: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        """What the VAD hears of a microphone chunk (`cleaned`: the canceller's output)."""
         if not self._processing.echo_cancellation:
             return cleaned  # noise suppression only
         before = _rms(chunk)
@@ -263,6 +272,8 @@ class Listening:
     def take_manual(self) -> NDArray[np.float32]:
         """Everything heard since the last commit or clear."""
         parts, self._manual = [*self._manual, self._chunker.take_rest()], []
+        if self._echo is not None:  # the newest few ms, not yet a whole frame for it
+            parts.append(self._echo.take_waiting().astype(np.float32) / 32768.0)
         self._manual_samples = 0
         return np.concatenate(parts)
 
@@ -270,6 +281,8 @@ class Listening:
         if self.detector is not None:
             self.detector.reset()
         self._chunker.reset()
+        if self._echo is not None:
+            self._echo.take_waiting()
         self._manual.clear()
         self._manual_samples = 0
 

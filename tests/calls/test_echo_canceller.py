@@ -162,6 +162,25 @@ def test_any_chunking_gives_the_same_samples_back() -> None:
         assert np.array_equal(run(chunk), reference)
 
 
+def test_in_step_the_frames_come_back_without_the_latency() -> None:
+    """What the call's listening uses: each whole 10 ms frame as it came and cleaned, at
+    once (the VAD hears the cleaned microphone no later than the raw)."""
+    audio = np.random.default_rng(2).normal(0.0, 2000.0, MIC_RATE).astype(np.int16)
+    reference = EchoCanceller(MIC_RATE, "near_field", echo_cancellation=False).near_end(audio)
+    for chunk in (7, 320, 512, 999):
+        canceller = EchoCanceller(MIC_RATE, "near_field", echo_cancellation=False)
+        raws, cleans = [], []
+        for i in range(0, len(audio), chunk):
+            raw, cleaned = canceller.near_end_in_step(audio[i : i + chunk])
+            assert len(raw) == len(cleaned) and len(raw) % 160 == 0
+            raws.append(raw)
+            cleans.append(cleaned)
+        raw, cleaned = np.concatenate(raws), np.concatenate(cleans)
+        assert len(audio) - len(raw) < 160  # only what does not fill a frame waits
+        assert np.array_equal(raw, audio[: len(raw)])
+        assert np.array_equal(cleaned[: len(audio) - 160], reference[160:])
+
+
 def test_48k_both_ways_works_too(embedded_model: EmbeddedModel) -> None:
     answer = _voiced(embedded_model, ANSWER, "en")[: 3 * SERVER_RATE]
     canceller = EchoCanceller(SERVER_RATE)
