@@ -16,6 +16,9 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
+import numpy as np
+from numpy.typing import NDArray
+
 from model.backchannel import classify
 from model.base import OmniSession
 from model.errors import ModelError
@@ -52,6 +55,7 @@ class BargeIn:
         words_heard: Callable[[int, WordsVerdict], None],
         forget_speech: Callable[[], None],
         spawn: Callable[[Awaitable[None], str], object],
+        echoed: Callable[[NDArray[np.float32]], bool] = lambda _speech: False,
         log_prefix: str = "",
     ) -> None:
         self.policy = InterruptionPolicy()
@@ -63,6 +67,8 @@ class BargeIn:
         self._words_heard = words_heard
         self._forget_speech = forget_speech
         self._spawn = spawn
+        self._echoed = echoed
+        """Is this speech (its audio, as the VAD heard it) the answer's echo?"""
         self._log = log_prefix
         self._heard: dict[int, Transcript] = {}
         """Transcripts of paused speech over an answer, by revision (reused for its turn)."""
@@ -151,7 +157,7 @@ class BargeIn:
     async def _peek(self, turn: UserTurn, speech_ms: float) -> None:
         """Do the first words of speech over the answer sound like a backchannel?"""
         transcript = await self._transcribe(turn)
-        heard, why = self._verdict(transcript, speech_ms)
+        heard, why = self._verdict(turn, transcript, speech_ms)
         logger.debug("%sfirst words over the answer: %s (%s)", self._log, heard.value, why)
         self._act(self.policy.words_peeked(heard))
 
@@ -194,7 +200,7 @@ class BargeIn:
         final: bool,
         revision: int | None = None,
     ) -> None:
-        heard, why = self._verdict(transcript, speech_ms)
+        heard, why = self._verdict(turn, transcript, speech_ms)
         decision = self.policy.words_checked(heard, final=final)
         logger.debug("%sover the answer: %s (%s; %r)", self._log, heard.value, why, transcript.text)
         self._act(decision)
@@ -212,10 +218,14 @@ class BargeIn:
             if heard is Heard.NON_SPEECH:
                 self._metrics.false_interruptions.inc()
 
-    def _verdict(self, transcript: Transcript, speech_ms: float) -> tuple[Heard, str]:
-        """What the words over the answer are, and why."""
+    def _verdict(
+        self, turn: UserTurn, transcript: Transcript, speech_ms: float
+    ) -> tuple[Heard, str]:
+        """What the speech over the answer is, and why."""
         if self._echoes_the_answer(transcript.text):
             return Heard.ECHO, f"{transcript.text!r} is the answer's own words"
+        if turn.audio is not None and self._echoed(turn.audio):
+            return Heard.ECHO, f"{transcript.text!r} is a copy of the answer's own voice"
         if self.policy.backchannels:
             verdict = classify(transcript.text, transcript.language, speech_ms / 1000)
             return Heard(verdict.kind), verdict.reason

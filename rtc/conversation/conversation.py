@@ -127,6 +127,7 @@ class Conversation(ResponsesListener):
             words_heard=self.words_heard,
             forget_speech=self._forget_speech,
             spawn=self.life.spawn,
+            echoed=lambda speech: self.listening.echoed(speech),
             log_prefix=self.log_prefix,
         )
         self.playout.tap = self._played

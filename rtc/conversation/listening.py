@@ -48,6 +48,9 @@ ECHO_CHUNKS = 5
 DELAY_SLACK = 48
 MAX_DELAY_S = 0.3
 _FAR_KEPT = int((MAX_DELAY_S + 0.1) * VAD_RATE)
+#: The playout kept to tell whether a whole stretch of speech over an answer was its echo:
+#: the words are looked at up to ~0.6 s after the speech began, the answer held since.
+_FAR_HISTORY = int(2.0 * VAD_RATE)
 
 
 class EchoWatch:
@@ -77,7 +80,7 @@ class EchoWatch:
             return
         audio = self._to_vad_rate(pcm).astype(np.float32) / 32768.0
         self._far_total += len(audio)
-        self._far = np.concatenate([self._far, audio])[-_FAR_KEPT:]
+        self._far = np.concatenate([self._far, audio])[-_FAR_HISTORY:]
 
     def near(self, chunk: NDArray[np.float32]) -> bool:
         """Is this microphone chunk (mostly) a copy of the playout? Sets `heard` once the
@@ -85,7 +88,7 @@ class EchoWatch:
         self._near_total += len(chunk)
         if self.heard or _rms(chunk) < _HEARD_RMS or len(self._far) < 2 * len(chunk):
             return False  # once heard, the canceller knows the echo: no need to look
-        correlation, delay = _copies(chunk, self._far)
+        correlation, delay = _copies(chunk, self._far[-_FAR_KEPT:])
         copy = correlation >= MUTE_CORRELATION
         if not self.heard:
             anchor = self._far_total - delay - self._near_total
@@ -97,6 +100,23 @@ class EchoWatch:
             spread = max(anchors) - min(anchors) if anchors else DELAY_SLACK + 1
             self.heard = len(anchors) >= ECHO_CHUNKS - 1 and spread <= DELAY_SLACK
         return copy
+
+    def copied(self, speech: NDArray[np.float32]) -> bool:
+        """Was this stretch of speech over an answer (the microphone as the VAD heard it)
+        a copy of the playout, as a whole? Before the echo is learned the first echo can
+        slip past the chunk test (its chunks, through Opus twice, correlate 0.85-0.9 with
+        the answer) and be held as speech: "El tren ..." heard as "and ...". A user's own
+        words do not follow the answer, at one delay, over a stretch of chunks."""
+        if self.heard:
+            return False  # the canceller hears the echo; the VAD got its output
+        loud = np.flatnonzero(np.abs(speech) >= _HEARD_RMS)
+        if len(loud) == 0 or len(self._far) < len(speech):
+            return False
+        voiced = speech[loud[0] : loud[-1] + 1]
+        if len(voiced) < CHUNK_SAMPLES:
+            return False  # too short to tell
+        correlation, _ = _copies(voiced, self._far)
+        return correlation >= ECHO_CORRELATION
 
 
 def _copies(chunk: NDArray[np.float32], far: NDArray[np.float32]) -> tuple[float, int]:
@@ -260,6 +280,10 @@ class Listening:
                     self._handle(detector, event)
 
         self._spawn(score(), "end of turn")
+
+    def echoed(self, speech: NDArray[np.float32]) -> bool:
+        """Is this speech over an answer its echo, as a whole (`EchoWatch.copied`)?"""
+        return self._processing.echo_cancellation and self._watch.copied(speech)
 
     def words_heard(self, revision: int, finished: WordsVerdict) -> None:
         """A speculative answer transcribed paused speech `revision`."""

@@ -25,6 +25,7 @@ from model.audio import resample_int16
 from model.embedded.backend import EmbeddedModel
 from model.embedded.echo import EchoCanceller, EchoSettings
 from model.errors import ModelLoadError
+from rtc.conversation.listening import EchoWatch
 from rtc.vad import CHUNK_SAMPLES, SileroVAD
 
 pytestmark = pytest.mark.models
@@ -179,6 +180,33 @@ def test_in_step_the_frames_come_back_without_the_latency() -> None:
         assert len(audio) - len(raw) < 160  # only what does not fill a frame waits
         assert np.array_equal(raw, audio[: len(raw)])
         assert np.array_equal(cleaned[: len(audio) - 160], reference[160:])
+
+
+def test_a_stretch_of_the_answers_echo_is_told_from_the_users_words(
+    embedded_model: EmbeddedModel,
+) -> None:
+    """Before a call's echo is learned, speech held over an answer is looked at as a whole:
+    the answer's echo (through Opus twice, with the room) is a copy of what was played; the
+    user's own words, alone or over that echo, are not."""
+    answer = _voiced(embedded_model, ANSWER, "en")
+    user = _voiced(embedded_model, USER, "es")
+    played_s = 2.5
+    watch = EchoWatch()
+    for i in range(0, int(played_s * SERVER_RATE), 960):
+        watch.far(answer[i : i + 960])
+    echo_only, over_echo = _microphone(answer), _microphone(answer, user)
+
+    def heard(mic: NDArray[np.float32], start_s: float, seconds: float = 0.2) -> bool:
+        return watch.copied(mic[int(start_s * MIC_RATE) : int((start_s + seconds) * MIC_RATE)])
+
+    assert heard(echo_only, 2.0) and heard(echo_only, 1.6, 0.3)
+    assert not heard(echo_only, 2.0, 0.01)  # too short to tell
+    said = through_opus(user)
+    assert not heard(said, 0.3) and not heard(said, 0.8, 0.3)
+    over = np.concatenate([over_echo[int(USER_AT_S * MIC_RATE) :], np.zeros(MIC_RATE)])
+    for i in range(0, int(played_s * SERVER_RATE), 960):  # the answer went on meanwhile
+        watch.far(answer[int(USER_AT_S * SERVER_RATE) + i : int(USER_AT_S * SERVER_RATE) + i + 960])
+    assert not heard(over, 0.3) and not heard(over, 0.6, 0.3)
 
 
 def test_48k_both_ways_works_too(embedded_model: EmbeddedModel) -> None:
