@@ -115,7 +115,13 @@ class EchoWatch:
         voiced = speech[loud[0] : loud[-1] + 1]
         if len(voiced) < CHUNK_SAMPLES:
             return False  # too short to tell
-        correlation, _ = _copies(voiced, self._far)
+        correlation, delay = _copies(voiced, self._far)
+        logger.debug(
+            "speech over the answer against its playout: correlation %.2f at %d ms (%d ms loud)",
+            correlation,
+            1000 * delay // VAD_RATE,
+            1000 * len(voiced) // VAD_RATE,
+        )
         return correlation >= ECHO_CORRELATION
 
 
