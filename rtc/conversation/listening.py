@@ -132,8 +132,10 @@ def _copies(chunk: NDArray[np.float32], far: NDArray[np.float32]) -> tuple[float
     size = 1 << (n - 1).bit_length()
     spectrum = np.fft.rfft(far, size) * np.conj(np.fft.rfft(chunk, size))
     correlation = np.fft.irfft(spectrum, size)[: len(far) - len(chunk) + 1]
-    window = np.ones(len(chunk))
-    energy = np.convolve(far.astype(np.float64) ** 2, window, mode="valid")
+    # The energy of every stretch of `far` as long as `chunk`, by running sum: a direct
+    # convolution costs len(far) x len(chunk) (50 ms on the event loop for a 0.7 s stretch).
+    running = np.concatenate([[0.0], np.cumsum(far.astype(np.float64) ** 2)])
+    energy = running[len(chunk) :] - running[: len(running) - len(chunk)]
     denominator = np.sqrt(np.maximum(energy, 1e-12) * float(np.sum(chunk.astype(np.float64) ** 2)))
     normalised = np.abs(correlation) / np.maximum(denominator, 1e-9)
     best = int(np.argmax(normalised))
