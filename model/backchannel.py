@@ -14,7 +14,7 @@ as "star" (which Whisper base does, see tests/test_backchannel.py).
 
 The word lists cover what Whisper base really writes for these words in the
 project's voices, not only their spelling: "uh-huh" comes out as "Ah", "Oh."
-or "Ow", "mm-hmm" as "Emama", "MAMA", "MMA", "M M" or "M.A.", "sí" as "C", "vale"
+or "Ow", "mm-hmm" as "Emama", "Ememam", "MAMA", "MMA", "M M" or "M.A.", "sí" as "C", "vale"
 as "Bale" or "Palette", "ajá" as "Akka", "Okay" or "Ah, ha.".
 Whisper's language for one short word is unreliable ("sí" is detected as
 English), so the lists of every language are used whatever it says.
@@ -80,6 +80,10 @@ _NOTE = re.compile(r"\[[^\]]*\]|\([^)]*\)|\*[^*]*\*|[♪♫]")
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 #: One short syllable said over and over: laughter ("jajaja") or Whisper looping on noise.
 _REPEATED = re.compile(r"^(\w{1,3}?)\1{2,}\w{0,2}$")
+#: A hum: hummed consonants and a vowel or two, at least two m's ("mm-hmm" heard as
+#: "Ememam", "Mmhm", "Umm"); of real words only "mama", "meme" and the like, never
+#: meant to interrupt.
+_HUM = re.compile(r"^(?=(?:[^m]*m){2})[mhaeu]{2,8}$")
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def _join(tokens: list[str]) -> list[str]:
 
 
 def _is_backchannel_word(word: str) -> bool:
-    return word in _BACKCHANNEL_WORDS or bool(_REPEATED.match(word))
+    return word in _BACKCHANNEL_WORDS or bool(_REPEATED.match(word) or _HUM.match(word))
 
 
 def _without_phrases(tokens: list[str]) -> list[str] | None:
@@ -140,12 +144,18 @@ def _without_phrases(tokens: list[str]) -> list[str] | None:
     return []
 
 
-def classify(text: str, language: str = "", duration_s: float = 0.0) -> Verdict:
+def classify(
+    text: str, language: str = "", duration_s: float = 0.0, *, started_like_one: bool = False
+) -> Verdict:
     """Backchannel, non-speech, or interruption, for speech heard while the assistant talks.
 
     `text`: the recogniser's transcript (empty if it heard no words).
     `language`: its language code; informative only (see the module docstring).
     `duration_s`: how long the speech lasted (the VAD's voiced time), 0 if unknown.
+    `started_like_one`: its first words, heard while it was said, were a backchannel's.
+    Then one word the lists do not know is that backchannel heard worse at its end
+    (Whisper base writes "mm-hmm" as "M." 192 ms in and "Ememlan" once it is over);
+    a stop word still interrupts, and so do two words or more.
     """
     del language  # one short word's language is a guess: every list is used
     if duration_s > MAX_BACKCHANNEL_S:
@@ -165,6 +175,8 @@ def classify(text: str, language: str = "", duration_s: float = 0.0) -> Verdict:
     if len(tokens) > MAX_BACKCHANNEL_WORDS:
         return Verdict("interruption", f"{len(tokens)} words are a sentence")
     if _without_phrases(tokens) is None:
+        if started_like_one and len(tokens) == 1:
+            return Verdict("backchannel", f"'{text.strip()}' started like a backchannel")
         return Verdict("interruption", f"'{text.strip()}' is not a backchannel")
     if all(t in _LAUGH_WORDS or _REPEATED.match(t) for t in tokens):
         return Verdict("non_speech", f"'{text.strip()}' is laughter or a sound")

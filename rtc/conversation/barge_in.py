@@ -74,6 +74,8 @@ class BargeIn:
         """Transcripts of paused speech over an answer, by revision (reused for its turn)."""
         self._judging: dict[int, tuple[UserTurn, float] | None] = {}
         """Pauses whose words are being judged; the turn (and its speech) once it ended."""
+        self._started_like_backchannel = False
+        """The first words of the speech over the answer sounded like a backchannel."""
 
     def configure(self, turn: TurnSettings | None) -> None:
         policy = self.policy
@@ -98,6 +100,7 @@ class BargeIn:
         self._act(self.policy.voice_lost())
 
     def speech_started(self) -> None:
+        self._started_like_backchannel = False
         self._act(self.policy.speech_started(self.answering, time.monotonic()))
 
     def speech_resumed(self) -> None:
@@ -157,8 +160,17 @@ class BargeIn:
     async def _peek(self, turn: UserTurn, speech_ms: float) -> None:
         """Do the first words of speech over the answer sound like a backchannel?"""
         transcript = await self._transcribe(turn)
-        heard, why = self._verdict(turn, transcript, speech_ms)
-        logger.debug("%sfirst words over the answer: %s (%s)", self._log, heard.value, why)
+        # Still being said: how long it will last is not known yet (0), and its first
+        # 192 ms are no click for being shorter than a word.
+        heard, why = self._verdict(turn, transcript, 0.0)
+        self._started_like_backchannel = heard is Heard.BACKCHANNEL
+        logger.debug(
+            "%sfirst words over the answer (%.0f ms): %s (%s)",
+            self._log,
+            speech_ms,
+            heard.value,
+            why,
+        )
         self._act(self.policy.words_peeked(heard))
 
     async def _transcribe(self, turn: UserTurn) -> Transcript:
@@ -227,7 +239,12 @@ class BargeIn:
         if turn.audio is not None and self._echoed(turn.audio):
             return Heard.ECHO, f"{transcript.text!r} is a copy of the answer's own voice"
         if self.policy.backchannels:
-            verdict = classify(transcript.text, transcript.language, speech_ms / 1000)
+            verdict = classify(
+                transcript.text,
+                transcript.language,
+                speech_ms / 1000,
+                started_like_one=self._started_like_backchannel,
+            )
             return Heard(verdict.kind), verdict.reason
         # OpenAI's server_vad: any words interrupt
         heard = Heard.INTERRUPTION if transcript.has_words else Heard.NON_SPEECH

@@ -12,15 +12,16 @@ answer's voice (HOLD), so the user never talks over it for one more frame. Then:
 - With backchannels (`semantic_vad`): a listener's "uh-huh", "yeah", "sí", "vale", a
   cough or a laugh is no interruption. At `min_interruption_ms` the words so far are
   checked (CHECK_WORDS while the speech goes on): "wait", "stop", a sentence
-  interrupt at once; a backchannel keeps the answer held until the speech ends
-  and its words say RELEASE; speech past `max_backchannel_ms` interrupts whatever
+  interrupt at once; a backchannel plays the answer on (RELEASE), anything else keeps
+  it held until the speech ends and its final words decide; speech past `max_backchannel_ms` interrupts whatever
   its words. Earlier, at `peek_ms`, the words so far are looked at (PEEK_WORDS) for
   one thing only: a backchannel's start ("yeah", "mm", "sí"). Speech whose words so
-  far sounded so is released as soon as it pauses, before its words are final (a
-  backchannel is over before a recogniser could say what it was); if the final
-  words say otherwise, it interrupts then, and if the speech goes on, the answer is
-  held again. Nothing else is decided on a peek: the first 200 ms of "wait" may be
-  heard as anything.
+  far sound so is released at once, while it is still spoken and before its words are
+  final (a backchannel is over before a recogniser could say what it was, and the
+  answer should not wait for it to end); if the words checked later say otherwise, it
+  is held again or interrupts, and if the speech goes on after a pause, it is held
+  again. Nothing else is decided on a peek: the first 200 ms of "wait" may be heard as
+  anything.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class InterruptionPolicy:
         min_interruption_ms: int = 400,
         backchannels: bool = False,
         max_backchannel_ms: int = 1600,
-        peek_ms: int = 224,
+        peek_ms: int = 192,
     ) -> None:
         self.interrupt_response = interrupt_response
         self.min_interruption_ms = min_interruption_ms
@@ -85,9 +86,8 @@ class InterruptionPolicy:
         self._checked_early = False
         self._peeked = False
         self._sounds_like_backchannel = False
-        self._paused = False
         self._released = False
-        """Released at a pause on a peek, the final words still to come."""
+        """Released on words that sounded like a backchannel, the final words to come."""
 
     @property
     def suspected(self) -> bool:
@@ -108,21 +108,20 @@ class InterruptionPolicy:
         if answering and self.interrupt_response:
             self._suspected_at = now
             self._checked_early = self._peeked = self._sounds_like_backchannel = False
-            self._paused = self._released = False
+            self._released = False
             return Decision(Action.HOLD)
         return NOTHING
 
     def speech_paused(self) -> Decision:
         """The speech over the answer paused: if its words so far sounded like a
-        backchannel, the answer is released now."""
+        backchannel, the answer is released (if it was not already)."""
         if not self.suspected:
             return NOTHING
-        self._paused = True
         return self._release_early()
 
     def speech_resumed(self) -> Decision:
-        """The paused speech went on: an answer released at the pause is held again."""
-        self._paused = False
+        """The paused speech went on: an answer released on its first words is held again
+        ("yeah, ... but")."""
         if self._released:
             self._released = False
             return Decision(Action.HOLD)
@@ -136,7 +135,7 @@ class InterruptionPolicy:
         return self._release_early()
 
     def _release_early(self) -> Decision:
-        if self._sounds_like_backchannel and self._paused and not self._released:
+        if self._sounds_like_backchannel and not self._released:
             self._released = True
             return Decision(Action.RELEASE)
         return NOTHING
@@ -169,8 +168,11 @@ class InterruptionPolicy:
         if heard is Heard.INTERRUPTION:
             return self._interrupt()
         if not final:
-            # A backchannel so far: held while it is spoken (released at its pause).
+            # A backchannel so far plays on; anything else is held until the final words.
             self._sounds_like_backchannel = heard is Heard.BACKCHANNEL
+            if self._released and not self._sounds_like_backchannel:
+                self._released = False
+                return Decision(Action.HOLD)
             return self._release_early()
         self._suspected_at = None
         self._released = False

@@ -48,6 +48,9 @@ from model.backchannel import (
         "Oh.",
         "Ah",
         "Emama",
+        "Ememam",
+        "Mmhm.",
+        "Umm.",
         "M.A.",
         "M M",
         "C, C.",
@@ -100,6 +103,10 @@ def test_sounds_without_words_do_not_interrupt(text: str) -> None:
         "Tengo una pregunta.",
         "I would like a coffee.",
         "Yeah okay yeah okay sure right",
+        "Human",
+        "Man.",
+        "Ham",
+        "Email",
     ],
 )
 def test_stop_words_and_real_sentences_interrupt(text: str) -> None:
@@ -123,3 +130,13 @@ def test_a_click_with_a_hallucinated_word_is_not_speech() -> None:
 
 def test_words_fold_case_accents_and_notes() -> None:
     assert words("¡Ajá! [laughs] Mm-hmm, SÍ.") == ["aja", "mmhmm", "si"]
+
+
+def test_one_unknown_word_is_the_backchannel_its_start_sounded_like() -> None:
+    """Whisper base hears "mm-hmm" as "M." 192 ms in, and as "Ememlan" once it is over."""
+    assert classify("Ememlan", "en", 0.46, started_like_one=True).kind == "backchannel"
+    assert classify("Ememlan", "en", 0.46).interrupts  # without the start: the safe side
+    assert classify("Stop.", "en", 0.48, started_like_one=True).interrupts
+    assert classify("Okay, wait.", "en", 0.7, started_like_one=True).interrupts
+    assert classify("Yeah, so tomorrow", "en", 0.9, started_like_one=True).interrupts
+    assert classify("Mm", "en", 2.0, started_like_one=True).interrupts  # a turn of its own

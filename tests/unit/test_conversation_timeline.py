@@ -252,3 +252,37 @@ async def test_client_events_take_effect_in_the_order_they_were_sent(rig: Rig) -
     assert "error" not in kinds
     # The committed clip, whole, at 16 kHz (less the resampler's 1 ms of filter delay).
     assert len(rig.session.transcribed) == 1 and abs(rig.session.transcribed[0] - 32_000) <= 16
+
+
+async def test_a_backchannel_plays_the_answer_on_while_it_is_still_said(rig: Rig) -> None:
+    rig.call.update_session({"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}})
+    response_id = await _answer_playing(rig)
+    rig.call.turn_event(SpeechStarted(0))
+    assert rig.call.playout.paused
+    rig.session.heard = "Yeah"
+    # 192 ms in, the words so far are looked at; the speech goes on meanwhile.
+    rig.call.barge_in.speech_progress(200, lambda: audio(0.5))
+    await wait_until(lambda: not rig.call.playout.paused)
+    mark = len(rig.wire.frames)
+    await wait_until(lambda: len(rig.wire.frames) > mark + 2 and rig.wire.frames[-1] > 0)
+    assert rig.call.barge_in.suspected  # the final words are still to come
+    rig.session.heard = "Yeah."
+    rig.call.turn_event(stopped(300, revision=-1))
+    await wait_until(lambda: not rig.call.barge_in.suspected)
+    await wait_until(lambda: "response.done" in rig.kinds(), timeout=10)
+    assert [(r["id"], r["status"]) for r in rig.wire.done()] == [(response_id, "completed")]
+    assert "output_audio_buffer.cleared" not in rig.kinds()
+    assert rig.metrics.ignored_speech.labels("backchannel")._value.get() == 1
+
+
+async def test_a_backchannel_start_that_goes_on_into_a_request_interrupts(rig: Rig) -> None:
+    rig.call.update_session({"audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}})
+    await _answer_playing(rig)
+    rig.call.turn_event(SpeechStarted(0))
+    rig.session.heard = "Okay"
+    rig.call.barge_in.speech_progress(200, lambda: audio(0.5))
+    await wait_until(lambda: not rig.call.playout.paused)  # "okay ..." plays the answer on
+    rig.session.heard = "Okay, wait"
+    rig.call.barge_in.speech_progress(420, lambda: audio(0.7))  # "... wait": what is it now?
+    await wait_until(lambda: "output_audio_buffer.cleared" in rig.kinds())
+    assert rig.wire.done()[0]["status"] == "cancelled"

@@ -52,18 +52,19 @@ def test_no_interruptions_when_the_session_says_so() -> None:
     assert p.speech_stopped().action is Action.NOTHING
 
 
-def test_a_backchannel_holds_the_answer_only_while_it_is_spoken() -> None:
+def test_a_backchannel_holds_the_answer_only_until_its_words_are_known() -> None:
     p = InterruptionPolicy(backchannels=True, min_interruption_ms=400, max_backchannel_ms=1600)
     assert p.speech_started(answering=True, now=0.0).action is Action.HOLD
-    assert p.speech_progress(200).action is Action.NOTHING
-    assert p.speech_progress(230).action is Action.PEEK_WORDS  # does it start like one?
+    assert p.speech_progress(180).action is Action.NOTHING
+    assert p.speech_progress(200).action is Action.PEEK_WORDS  # does it start like one?
     assert p.speech_progress(300).action is Action.NOTHING
     assert p.words_peeked(Heard.INTERRUPTION).action is Action.NOTHING  # a peek stops nothing
     assert p.speech_progress(420).action is Action.CHECK_WORDS  # what is it so far?
     assert p.speech_progress(460).action is Action.NOTHING  # asked once
-    assert p.words_checked(Heard.BACKCHANNEL, final=False).action is Action.NOTHING
+    # "mm-hmm" that the peek missed: it plays on while the rest is said
+    assert p.words_checked(Heard.BACKCHANNEL, final=False).action is Action.RELEASE
     assert p.speech_stopped().action is Action.CHECK_WORDS
-    assert p.words_checked(Heard.BACKCHANNEL).action is Action.RELEASE  # "uh-huh": go on
+    assert p.words_checked(Heard.BACKCHANNEL).action is Action.RELEASE  # (played on already)
     assert not p.suspected
 
 
@@ -77,13 +78,14 @@ def test_with_backchannels_stop_words_still_interrupt_and_long_speech_too() -> N
     assert p.speech_progress(1700).action is Action.INTERRUPT  # a sentence, whatever it says
 
 
-def test_speech_that_starts_like_a_backchannel_is_released_at_its_pause() -> None:
+def test_speech_that_starts_like_a_backchannel_is_released_while_it_is_said() -> None:
     p = InterruptionPolicy(backchannels=True)
     p.speech_started(answering=True, now=0.0)
-    assert p.speech_progress(230).action is Action.PEEK_WORDS
-    assert p.words_peeked(Heard.BACKCHANNEL).action is Action.NOTHING  # still speaking
-    assert p.speech_paused().action is Action.RELEASE  # "yeah" is over: play on at once
+    assert p.speech_progress(200).action is Action.PEEK_WORDS
+    # "yeah": the answer plays on at once, not after the speaker stops
+    assert p.words_peeked(Heard.BACKCHANNEL).action is Action.RELEASE
     assert p.suspected  # ... but its final words are still to be judged
+    assert p.speech_paused().action is Action.NOTHING  # (released already)
     assert p.speech_resumed().action is Action.HOLD  # "yeah, ... but": held again
     assert p.speech_paused().action is Action.RELEASE
     assert p.speech_stopped().action is Action.CHECK_WORDS
@@ -91,21 +93,33 @@ def test_speech_that_starts_like_a_backchannel_is_released_at_its_pause() -> Non
     assert interrupt.action is Action.INTERRUPT and not p.suspected
 
 
+def test_speech_released_on_its_first_words_interrupts_when_more_words_ask_for_it() -> None:
+    p = InterruptionPolicy(backchannels=True, min_interruption_ms=400)
+    p.speech_started(answering=True, now=3.0)
+    p.speech_progress(200)
+    assert p.words_peeked(Heard.BACKCHANNEL).action is Action.RELEASE  # "okay ..."
+    assert p.speech_progress(400).action is Action.CHECK_WORDS
+    interrupt = p.words_checked(Heard.INTERRUPTION, final=False)  # "okay, wait"
+    assert interrupt.action is Action.INTERRUPT and interrupt.suspected_at == 3.0
+
+
 def test_a_peek_that_comes_after_the_pause_releases_then_and_the_final_words_confirm() -> None:
     p = InterruptionPolicy(backchannels=True)
     p.speech_started(answering=True, now=0.0)
-    p.speech_progress(230)
+    p.speech_progress(200)
     assert p.speech_paused().action is Action.NOTHING  # nothing known of the words yet
     assert p.words_peeked(Heard.BACKCHANNEL).action is Action.RELEASE
     assert p.words_checked(Heard.BACKCHANNEL).action is Action.RELEASE  # (played on already)
     assert not p.suspected
 
 
-def test_a_later_look_that_does_not_sound_like_a_backchannel_keeps_the_hold() -> None:
+def test_a_later_look_that_does_not_sound_like_a_backchannel_holds_it_again() -> None:
     p = InterruptionPolicy(backchannels=True)
     p.speech_started(answering=True, now=0.0)
-    p.speech_progress(230)
-    p.words_peeked(Heard.BACKCHANNEL)
+    p.speech_progress(200)
+    assert p.words_peeked(Heard.BACKCHANNEL).action is Action.RELEASE
     p.speech_progress(420)
-    assert p.words_checked(Heard.NON_SPEECH, final=False).action is Action.NOTHING
+    assert p.words_checked(Heard.NON_SPEECH, final=False).action is Action.HOLD
     assert p.speech_paused().action is Action.NOTHING  # the final words decide
+    assert p.speech_stopped().action is Action.CHECK_WORDS
+    assert p.words_checked(Heard.NON_SPEECH).action is Action.RELEASE
