@@ -7,7 +7,8 @@ import pytest
 
 from translate.simultaneous.agreement import LocalAgreement, normalized
 from translate.simultaneous.pacing import shorten_pauses, speed_for, stretch, trim_silence
-from translate.simultaneous.segmenter import Segmenter
+from translate.simultaneous.renderer import in_case_of
+from translate.simultaneous.segmenter import Segmenter, in_sentence_case
 from translate.simultaneous.types import Directions, HeardWord, SimultaneousSettings
 from translate.simultaneous.voice import VoiceMeter
 
@@ -149,3 +150,43 @@ def test_directions() -> None:
     into = Directions.into("es", ["en", "es"])
     assert into.target("en") == "es" and into.target("es") == "es"
     assert set(into.listen) == {"en", "es"}
+
+
+@pytest.mark.parametrize(
+    ("previous", "word", "language", "written"),
+    [
+        ("village", "In", "en", "in"),  # a clause going on across a cut of the window
+        ("pueblo", "¿En", "es", "¿en"),
+        ("village,", "The", "en", "the"),
+        ("Spain.", "The", "en", "The"),  # a new sentence keeps its capital
+        ("visit", "Madrid", "en", "Madrid"),  # a name is not a phrase's first word
+        ("think", "I", "en", "I"),
+        ("village", "USA", "en", "USA"),
+        (None, "The", "en", "The"),  # the first word of all
+    ],
+)
+def test_a_windows_capital_is_taken_off_a_phrase_that_goes_on(
+    previous: str | None, word: str, language: str, written: str
+) -> None:
+    before = HeardWord(previous, 0.0, 0.4, language) if previous is not None else None
+    assert in_sentence_case(HeardWord(word, 0.5, 0.7, language), before).text == written
+    other = HeardWord("casa", 0.0, 0.4, "es" if language == "en" else "en")
+    assert in_sentence_case(HeardWord(word, 0.5, 0.7, language), other).text == word
+
+
+@pytest.mark.parametrize(
+    ("source", "translated", "written"),
+    [
+        ("en el norte de España.", "In the north of Spain.", "in the north of Spain."),
+        ("¿y tú?", "¿And you?", "¿and you?"),
+        ("En el norte.", "In the north.", "In the north."),  # a sentence's start stays one
+        ("yo también", "I also", "I also"),
+        ("yo estoy", "I'm", "I'm"),
+        ("and works as a doctor", "Y obras como doctor", "y obras como doctor"),
+        ("", "", ""),
+    ],
+)
+def test_a_piece_of_a_sentence_is_translated_as_one(
+    source: str, translated: str, written: str
+) -> None:
+    assert in_case_of(source, translated) == written

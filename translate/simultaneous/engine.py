@@ -31,9 +31,10 @@ from model.base import OmniSession
 from model.errors import ModelError
 from translate.simultaneous.recognizer import Heard, StreamingRecognizer
 from translate.simultaneous.renderer import Renderer
-from translate.simultaneous.segmenter import Segmenter
+from translate.simultaneous.segmenter import Segmenter, in_sentence_case
 from translate.simultaneous.types import (
     Directions,
+    HeardWord,
     OutputAudio,
     OutputDelta,
     RenderedSegment,
@@ -92,6 +93,7 @@ class SimultaneousInterpreter:
         self._last_feed = clock()
         self._finishing = False
         self._spoke = False
+        self._last_word: HeardWord | None = None
         self._recognizing: asyncio.Task[None] | None = None
         self._rendering: asyncio.Task[None] | None = None
 
@@ -185,14 +187,16 @@ class SimultaneousInterpreter:
                 await asyncio.wait_for(self._fed.wait(), timeout)
 
     def _take(self, heard: Heard) -> None:
-        if heard.words:
-            text = " ".join(w.text for w in heard.words)
+        words: list[HeardWord] = []
+        for word in heard.words:
+            words.append(in_sentence_case(word, self._last_word))
+            self._last_word = words[-1]
+        if words:
+            text = " ".join(w.text for w in words)
             delta = (" " if self._spoke else "") + text
             self._spoke = True
-            self.sink.source_delta(
-                SourceDelta(delta, heard.words[0].language, elapsed_ms(self.stream_s))
-            )
-        for word in heard.words:
+            self.sink.source_delta(SourceDelta(delta, words[0].language, elapsed_ms(self.stream_s)))
+        for word in words:
             self._queue(self.segmenter.push(word))
         if heard.pause_at_s is not None:
             closed = self.segmenter.pause(heard.pause_at_s)

@@ -29,6 +29,24 @@ from translate.simultaneous.types import (
 )
 
 
+def in_case_of(source: str, translation: str) -> str:
+    """The translation of a piece of a sentence, starting small if the piece did.
+
+    A translator writes its output as a sentence, with a capital ("en el norte" ->
+    "In the north"), but a segment is often the middle of one ("a small village in
+    the north of Spain"). "I" stays "I"."""
+    first = next((c for c in source if c.isalpha()), "")
+    if not first.islower():
+        return translation
+    start = next((i for i, c in enumerate(translation) if c.isalpha()), None)
+    if start is None:
+        return translation
+    word = translation[start:].split(maxsplit=1)[0]
+    if word == "I" or word.startswith(("I'", "I\u2019")):
+        return translation
+    return translation[:start] + translation[start].lower() + translation[start + 1 :]
+
+
 class Renderer:
     def __init__(
         self,
@@ -63,7 +81,8 @@ class Renderer:
         if target == segment.language:
             translation = source
         else:
-            translation = (await self.session.translate(source, segment.language, target)).strip()
+            translated = await self.session.translate(source, segment.language, target)
+            translation = in_case_of(source, translated.strip())
         pcm = await self._voice(translation, target) if translation else np.zeros(0, np.int16)
         now = self._clock()
         start = max(now, self.out_end)

@@ -9,6 +9,8 @@ rule-based translator never sees a noun torn from its adjective.
 
 from __future__ import annotations
 
+import dataclasses
+
 from translate.simultaneous.agreement import normalized
 from translate.simultaneous.types import HeardWord, Segment, SimultaneousSettings
 
@@ -31,6 +33,28 @@ PHRASE_STARTS: dict[str, frozenset[str]] = {
     "en": frozenset(_EN.split()),
     "es": frozenset(_ES.split()),
 }
+
+
+def in_sentence_case(word: HeardWord, previous: HeardWord | None) -> HeardWord:
+    """`word` with the capital Whisper gave it for starting a window taken off again.
+
+    Whisper writes the first word of everything it hears with a capital, so a clause
+    that goes on across a cut of the window comes out as "a small village In the north"
+    (and is voiced and shown so, and a translator keeps the capital). After a word that
+    ends no sentence, a phrase's first word ("the", "in", "que", "de", ... never a name
+    and never "I") is written small again."""
+    if previous is None or previous.language != word.language:
+        return word
+    if previous.text.endswith(SENTENCE_END):
+        return word
+    text = word.text
+    first = next((i for i, c in enumerate(text) if c.isalpha()), None)
+    if first is None or not text[first].isupper() or text[first + 1 :] != text[first + 1 :].lower():
+        return word
+    bare = normalized(text)
+    if bare == "i" or bare not in PHRASE_STARTS.get(word.language, frozenset()):
+        return word
+    return dataclasses.replace(word, text=text[:first] + text[first].lower() + text[first + 1 :])
 
 
 class Segmenter:
