@@ -86,6 +86,23 @@ def test_a_long_run_is_cut_before_a_function_word() -> None:
     assert closed == [("my big brother lives", "length")]
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "first"),
+    [
+        ("a big cup of hot coffee with milk", "en", "a big cup of hot"),
+        ("una gran taza de café caliente con leche", "es", "una gran taza de café"),
+    ],
+)
+def test_a_noun_keeps_its_of_phrase(text: str, language: str, first: str) -> None:
+    settings = SimultaneousSettings(max_words=5, max_span_s=100)
+    closed = close_all(Segmenter(settings), heard(text, language=language))
+    assert closed == [(first, "length")]
+    upcoming = HeardWord("of" if language == "en" else "de", 3.0, 3.2, language)
+    segmenter = Segmenter(SimultaneousSettings(min_span_s=0.5, max_span_s=100))
+    close_all(segmenter, heard("a cup" if language == "en" else "una taza", language=language))
+    assert segmenter.peek(upcoming) == []  # "a cup" waits for what it is a cup of
+
+
 def test_pauses_gaps_and_a_language_change_close_segments() -> None:
     segmenter = Segmenter(SimultaneousSettings())
     words = heard("good morning") + heard("buenos días", start=5.0, language="es")
@@ -97,7 +114,7 @@ def test_pauses_gaps_and_a_language_change_close_segments() -> None:
 
 
 def test_a_segment_closes_when_the_next_phrase_is_heard_coming() -> None:
-    segmenter = Segmenter(SimultaneousSettings(min_span_s=1.0))
+    segmenter = Segmenter(SimultaneousSettings(min_span_s=1.0, max_span_s=2.0))
     assert close_all(segmenter, heard("my brother lives in Barcelona")) == []
     upcoming = HeardWord("and", 1.6, 1.8, "en")
     assert [(s.text, s.reason) for s in segmenter.peek(upcoming)] == [

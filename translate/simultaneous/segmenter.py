@@ -28,10 +28,17 @@ _ES = (
     "yo tú él ella nosotros nosotras ellos ellas este esta estos estas mi mis tu tus su sus "
     "nuestro nuestra nuestros nuestras"
 )
-#: Words a new phrase starts with: a cut before one of them keeps phrases whole.
+#: Words a new phrase starts with.
 PHRASE_STARTS: dict[str, frozenset[str]] = {
     "en": frozenset(_EN.split()),
     "es": frozenset(_ES.split()),
+}
+#: ... of which these belong with the noun before them ("a cup | of coffee" is translated
+#: "una copa" + "de café", "a cup of coffee" "una taza de café").
+_BOUND = {"en": frozenset({"of"}), "es": frozenset({"de", "del"})}
+#: Where a segment may be cut: a cut before one of them keeps phrases whole.
+CUT_BEFORE: dict[str, frozenset[str]] = {
+    language: words - _BOUND.get(language, frozenset()) for language, words in PHRASE_STARTS.items()
 }
 
 
@@ -91,7 +98,7 @@ class Segmenter:
         if upcoming.start_s - last.end_s >= s.gap_s:
             return self._close(len(self._open), "gap")
         span = last.end_s - self._open[0].start_s
-        starts = PHRASE_STARTS.get(last.language, frozenset())
+        starts = CUT_BEFORE.get(last.language, frozenset())
         if span >= s.min_span_s and normalized(upcoming.text) in starts:
             return self._close(len(self._open), "phrase")
         return []
@@ -122,7 +129,7 @@ class Segmenter:
         """How many open words to close: up to the last phrase start (the first of a run of
         them: "and they", "in the") with at least `min_words` before it; all if none."""
         words = self._open
-        starts = PHRASE_STARTS.get(words[0].language, frozenset())
+        starts = CUT_BEFORE.get(words[0].language, frozenset())
         opens = [normalized(w.text) in starts for w in words]
         for k in range(len(words) - 1, self.settings.min_words - 1, -1):
             if opens[k] and not opens[k - 1]:

@@ -57,7 +57,7 @@ class SimultaneousSettings:
     min_span_s: float = 0.8
     """Speech a segment needs before it closes at the start of the next phrase (as heard in
     the words still in doubt), without waiting for them to be committed."""
-    max_span_s: float = 1.5
+    max_span_s: float = 1.2
     """Longest stretch of speech in one segment (with at least `min_words`)."""
     gap_s: float = 0.4
     """Silence between two committed words that closes a segment."""
