@@ -13,15 +13,15 @@ answer's voice (HOLD), so the user never talks over it for one more frame. Then:
   cough or a laugh is no interruption. At `min_interruption_ms` the words so far are
   checked (CHECK_WORDS while the speech goes on): "wait", "stop", a sentence
   interrupt at once; a backchannel plays the answer on (RELEASE), anything else keeps
-  it held until the speech ends and its final words decide; speech past `max_backchannel_ms` interrupts whatever
-  its words. Earlier, at `peek_ms`, the words so far are looked at (PEEK_WORDS) for
-  one thing only: a backchannel's start ("yeah", "mm", "sí"). Speech whose words so
-  far sound so is released at once, while it is still spoken and before its words are
-  final (a backchannel is over before a recogniser could say what it was, and the
-  answer should not wait for it to end); if the words checked later say otherwise, it
-  is held again or interrupts, and if the speech goes on after a pause, it is held
-  again. Nothing else is decided on a peek: the first 200 ms of "wait" may be heard as
-  anything.
+  it held until the speech ends and its final words decide; speech past
+  `max_backchannel_ms` interrupts whatever its words. Earlier, at `peek_ms`, the words
+  so far are looked at (PEEK_WORDS) for one thing only: a backchannel's start ("yeah",
+  "mm", "sí"). Speech whose words so far sound so is released at once, while it is
+  still spoken and before its words are final (a backchannel is over before a
+  recogniser could say what it was, and the answer should not wait for it to end); if
+  the words checked later say otherwise, it is held again or interrupts, and if the
+  speech goes on after a pause, it is held again. Nothing else is decided on a peek:
+  the first 200 ms of "wait" may be heard as anything.
 """
 
 from __future__ import annotations
