@@ -286,6 +286,9 @@ _UNHEARD: Final = "unheard"
 class TurnDetector:
     def __init__(self, settings: TurnSettings) -> None:
         self.settings = settings
+        self.hint_level: float | None = None
+        """A lower level for the first-chunk hint (VoiceOnset) than `negative_threshold`:
+        set while an echo canceller cleans the microphone (see Listening)."""
         self.reset()
 
     def reset(self) -> None:
@@ -313,6 +316,11 @@ class TurnDetector:
     @property
     def speaking(self) -> bool:
         return self._speaking
+
+    @property
+    def _hint_level(self) -> float:
+        level = self.settings.negative_threshold
+        return level if self.hint_level is None else min(level, self.hint_level)
 
     @property
     def speech_ms(self) -> float:
@@ -412,7 +420,7 @@ class TurnDetector:
                     self._loudest = 0.0
                     self._quiet_chunks = 0
                     events.append(SpeechStarted(audio_start_ms=self._start_ms))
-            elif probability >= s.negative_threshold and self._armed and not self._pending:
+            elif probability >= self._hint_level and self._armed and not self._pending:
                 # Maybe the start of a word: enough to hold our own voice for one chunk.
                 events.append(VoiceOnset())
                 self._hinted, self._armed = True, False
@@ -422,7 +430,7 @@ class TurnDetector:
                     events.append(VoiceLost())
                 self._hinted = False
                 # Noise hovering near the threshold holds our voice once, not every chunk.
-                self._armed = self._armed or probability < s.negative_threshold
+                self._armed = self._armed or probability < self._hint_level
                 self._history.extend(self._pending)
                 self._pending = []
                 self._history.append(chunk)

@@ -238,6 +238,26 @@ def test_a_chunk_near_the_threshold_holds_our_voice_once() -> None:
     assert kinds == [VoiceOnset, VoiceLost, VoiceOnset]
 
 
+def test_a_lower_hint_level_holds_our_voice_a_chunk_sooner() -> None:
+    """Behind an echo canceller the first syllable over the answer comes out faint."""
+    usual = TurnDetector(TurnSettings(threshold=0.5))
+    assert [type(e) for _, e in run(usual, [0.0, 0.15, 0.6, 0.9], raw=True)] == [
+        VoiceOnset,  # at the 0.6 chunk
+        SpeechStarted,
+    ]
+    cleaned = TurnDetector(TurnSettings(threshold=0.5))
+    cleaned.hint_level = 0.1
+    events = run(cleaned, [0.0, 0.15, 0.6, 0.9], raw=True)
+    assert [(i, type(e)) for i, e in events] == [(1, VoiceOnset), (3, SpeechStarted)]
+    # ... and, hovering above that level, once.
+    cleaned = TurnDetector(TurnSettings(threshold=0.5))
+    cleaned.hint_level = 0.1
+    events = run(cleaned, [0.0, 0.0, 0.12, 0.14, 0.13, 0.0, 0.12], raw=True)
+    assert [type(e) for _, e in events] == [VoiceOnset, VoiceLost, VoiceOnset]
+    cleaned.reset()
+    assert cleaned.hint_level == 0.1  # the call's canceller, not the turn, sets it
+
+
 def test_settings_are_validated() -> None:
     with pytest.raises(ValueError):
         TurnSettings(threshold=1.5)
