@@ -161,7 +161,7 @@ class BargeIn:
         """Do the first words of speech over the answer sound like a backchannel?"""
         transcript = await self._transcribe(turn)
         # Still being said: how long it will last is not known yet (0), and its first
-        # 192 ms are no click for being shorter than a word.
+        # words are no click for being shorter than a word so far.
         heard, why = self._verdict(turn, transcript, 0.0)
         self._started_like_backchannel = heard is Heard.BACKCHANNEL
         logger.debug(

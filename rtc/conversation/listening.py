@@ -237,6 +237,11 @@ class Listening:
         for pair in self._chunker.cut(rows):
             await self._listen(self._cleaned(pair[0], pair[1]))
 
+    @property
+    def _hears_the_canceller(self) -> bool:
+        """The VAD hears the echo canceller's output (the call's echo has been learned)."""
+        return self._processing.echo_cancellation and self._watch.heard
+
     def _cleaned(
         self, chunk: NDArray[np.float32], cleaned: NDArray[np.float32]
     ) -> NDArray[np.float32]:
@@ -248,7 +253,7 @@ class Listening:
         if copy:  # the canceller has not learned this call's echo yet: the answer, muted
             self._metrics.echo_removed.inc(CHUNK_SAMPLES / VAD_RATE)
             return np.zeros_like(chunk)
-        if self._watch.heard:
+        if self._hears_the_canceller:
             if before >= _HEARD_RMS and _rms(cleaned) < _REMOVED * before:
                 self._metrics.echo_removed.inc(CHUNK_SAMPLES / VAD_RATE)
             return cleaned
@@ -267,8 +272,7 @@ class Listening:
         probability = await self._vad.probability(chunk)
         if detector is not self.detector:
             return  # the session changed turn detection meanwhile
-        cleaned = self._processing.echo_cancellation and self._watch.heard
-        detector.hint_level = CLEANED_HINT_LEVEL if cleaned else None
+        detector.hint_level = CLEANED_HINT_LEVEL if self._hears_the_canceller else None
         for event in detector.push(chunk, probability):
             self._handle(detector, event)
         if detector.speaking:
